@@ -1,0 +1,149 @@
+# Makefile - builds the engine library, the CLI tools, the server, tests and benchmarks.
+#
+#   make            build everything into build/
+#   make run        set up (deps, models) and start the service
+#   make test       set up and run every test suite
+#   make bench      engine benchmark table
+#   make SANITIZE=1 ...   ASan+UBSan build (separate build dir)
+#   make test-tsan  the threaded suites under ThreadSanitizer (clang)
+
+CC       ?= cc
+SHARED   ?= ../shared
+O        ?= 2
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O$(O) -g -MMD -MP \
+               -I. -Iengine -Iserver -Itools $(shell pkg-config --cflags libpng 2>/dev/null)
+LDLIBS_BASE := -lm -lpthread
+
+ifeq ($(SANITIZE),1)
+  BUILD   ?= build/asan
+  CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SANITIZE),thread)
+  BUILD   ?= build/tsan
+  CC      := clang
+  CFLAGS_BASE += -fsanitize=thread -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=thread
+else
+  BUILD   ?= build
+endif
+CFLAGS  := $(CFLAGS_BASE) $(EXTRA_CFLAGS)
+
+# ISA-specific kernel files get their own flags; everything else is baseline x86-64.
+AVX2_FLAGS   := -mavx2 -mfma
+AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2
+
+ENGINE_SRC := $(wildcard engine/*.c)
+SHARED_SRC := server/image.c server/labels.c
+SERVER_SRC := $(filter-out $(SHARED_SRC),$(wildcard server/*.c))
+TOOLS_SRC  := $(filter-out tools/shufflenet.c,$(wildcard tools/*.c))
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+LOADGEN_SRC:= $(wildcard bench/loadgen*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+ENGINE_OBJ := $(call obj,$(ENGINE_SRC))
+SHARED_OBJ := $(call obj,$(filter $(wildcard $(SHARED_SRC)),$(SHARED_SRC)))
+SERVER_OBJ := $(call obj,$(SERVER_SRC))
+TOOLS_OBJ  := $(call obj,$(TOOLS_SRC))
+
+IMG_LIBS    := -ljpeg $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng)
+JSON_LIBS   := -ljansson
+HTTP_LIBS   := -lmicrohttpd
+
+BINS := $(BUILD)/shufflenet
+ifneq ($(SERVER_SRC),)
+  BINS += $(BUILD)/shufflenet-server
+endif
+ifneq ($(LOADGEN_SRC),)
+  BINS += $(BUILD)/shufflenet-loadgen
+endif
+
+.PHONY: all deps run test test-unit test-integration test-tsan bench clean format models check-deps
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/engine/kernels_avx2.o: engine/kernels_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX2_FLAGS) -c $< -o $@
+$(BUILD)/obj/engine/kernels_avx512.o: engine/kernels_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX512_FLAGS) -c $< -o $@
+
+$(BUILD)/libshufflenet.a: $(ENGINE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/shufflenet: $(BUILD)/obj/tools/shufflenet.o $(TOOLS_OBJ) $(SHARED_OBJ) $(BUILD)/libshufflenet.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(IMG_LIBS) $(JSON_LIBS) $(LDLIBS_BASE)
+
+$(BUILD)/shufflenet-server: $(SERVER_OBJ) $(SHARED_OBJ) $(BUILD)/libshufflenet.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(HTTP_LIBS) $(IMG_LIBS) $(JSON_LIBS) $(LDLIBS_BASE)
+
+$(BUILD)/shufflenet-loadgen: $(call obj,$(LOADGEN_SRC))
+	$(CC) $(LDFLAGS) -o $@ $^ $(JSON_LIBS) $(LDLIBS_BASE)
+
+$(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(TOOLS_OBJ) $(SHARED_OBJ) $(BUILD)/libshufflenet.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(IMG_LIBS) $(JSON_LIBS) $(LDLIBS_BASE)
+
+# ---- set-up -------------------------------------------------------------------------
+DEB_PKGS := build-essential pkg-config libjpeg62-turbo-dev libpng-dev libjansson-dev \
+            libmicrohttpd-dev libcriterion-dev curl python3
+deps:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEB_PKGS)
+
+# Installs the packages only when a header or tool is missing.
+check-deps:
+	@missing=0; \
+	  for h in jpeglib.h png.h jansson.h microhttpd.h criterion/criterion.h; do \
+	    echo "#include <$$h>" | $(CC) -E $(shell pkg-config --cflags libpng 2>/dev/null) -x c - >/dev/null 2>&1 || missing=1; \
+	  done; \
+	  command -v pkg-config >/dev/null || missing=1; \
+	  if [ $$missing = 1 ]; then echo "make: installing missing build dependencies (apt-get)"; \
+	    $(MAKE) --no-print-directory deps; fi
+
+# ---- models -------------------------------------------------------------------------
+# Converted trained models when ../shared (or models/) has the checkpoints.
+MODELS_DIR ?= models
+$(MODELS_DIR)/megvii-g3-0.5x.safetensors: $(BUILD)/shufflenet
+	@mkdir -p $(MODELS_DIR)
+	@if [ -f $(SHARED)/models/megvii-shufflenet-v1-g3-0.5x.pth.tar ]; then \
+	  $(BUILD)/shufflenet convert $(SHARED)/models/megvii-shufflenet-v1-g3-0.5x.pth.tar $@; fi
+$(MODELS_DIR)/megvii-g8-0.5x.safetensors: $(BUILD)/shufflenet
+	@mkdir -p $(MODELS_DIR)
+	@if [ -f $(SHARED)/models/megvii-shufflenet-v1-g8-0.5x.pth.tar ]; then \
+	  $(BUILD)/shufflenet convert $(SHARED)/models/megvii-shufflenet-v1-g8-0.5x.pth.tar $@; fi
+
+# ---- tests --------------------------------------------------------------------------
+test: check-deps
+	@$(MAKE) --no-print-directory test-unit
+	@if [ -x tests/integration/run.sh ]; then $(MAKE) --no-print-directory test-integration; fi
+
+test-unit: $(BUILD)/test-unit $(BUILD)/shufflenet
+	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) $(BUILD)/test-unit --jobs 2
+
+test-integration: all
+	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) tests/integration/run.sh
+
+test-tsan:
+	@$(MAKE) --no-print-directory SANITIZE=thread test
+
+bench: $(BUILD)/shufflenet
+	@if [ -x bench/table.sh ]; then SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) bench/table.sh; \
+	  else echo "bench: bench/table.sh not built yet"; fi
+
+run: check-deps
+	@$(MAKE) --no-print-directory all
+	@if [ -x $(BUILD)/shufflenet-server ]; then SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) server/run.sh; \
+	  else echo "make run: the server is not built yet"; exit 1; fi
+
+format:
+	clang-format -i $(wildcard engine/*.[ch] server/*.[ch] tools/*.[ch] tests/*/*.[ch] bench/*.[ch])
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,18 @@
+/* preprocess.h - 8-bit RGB image -> network input tensor, exactly as the model's metadata
+ * says: resize the short side (OpenCV INTER_LINEAR or Pillow antialiased bilinear), centre
+ * crop with Python's round-half-to-even offsets, channel order, (x - mean) / std. */
+#ifndef SN_PREPROCESS_H
+#define SN_PREPROCESS_H
+
+#include <stdint.h>
+#include "shufflenet.h"
+
+/* Size the short side of a w x h image is resized to, per p (long side rounded or floored). */
+void sn_preprocess_resized_size(const sn_preprocess *p, int w, int h, int *rw, int *rh);
+
+/* rgb: w*h*3 bytes (R,G,B). out: [3][crop][crop] float32 in the model's channel order.
+ * Returns 0, or -1 on bad arguments / allocation failure (err filled). */
+int sn_preprocess_image(const sn_preprocess *p, const uint8_t *rgb, int w, int h, float *out,
+                        char *err, size_t errlen);
+
+#endif
