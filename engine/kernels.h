@@ -1,0 +1,74 @@
+/* kernels.h - the compute kernels the forward pass is built from, as a table per ISA.
+ *
+ * Every SIMD kernel has a scalar twin here with the same arguments; tests check that they
+ * agree on odd shapes. Activations are planar: channel c of a tensor starts at base + c*ld
+ * and holds n images of H*W floats each, back to back (see engine/shufflenet.h). */
+#ifndef SN_KERNELS_H
+#define SN_KERNELS_H
+
+#include <stddef.h>
+
+/* One group of a 1x1 convolution as a GEMM with a fused epilogue:
+ *   out[m][p] = act( bias[m] + sum_k w[m][k] * in[k][p] (+ res[m][p]) )
+ * for m < M, k < K, p < P. act is ReLU when relu is set. res may alias out (in-place
+ * residual: each element is read before it is written). */
+typedef struct {
+    int K, M;
+    size_t P;
+    const float *in;
+    size_t in_ld;
+    const float *w;    /* layout chosen by the ISA's pack_pw (scalar: M x K row-major) */
+    const float *bias; /* M */
+    float *out;
+    size_t out_ld;
+    const float *res; /* NULL, or a residual with the same ld as out */
+    int relu;
+} sn_pw_args;
+
+/* Depthwise 3x3, pad 1, stride 1 or 2, bias fused, no activation. Input channel c of image i
+ * is in[c*in_ld + i*H*W]; its output goes to channel dst[c] (the channel shuffle, for free):
+ * out[dst[c]*out_ld + i*Ho*Wo]. */
+typedef struct {
+    int C, n, H, W, Ho, Wo, stride;
+    const float *in;
+    size_t in_ld;
+    const float *w;    /* C x 9 */
+    const float *bias; /* C */
+    float *out;
+    size_t out_ld;
+    const int *dst; /* C entries; NULL = identity */
+} sn_dw_args;
+
+typedef struct {
+    const char *name;
+    /* Weight size in floats after packing an M x K matrix, and the packing itself. */
+    size_t (*pw_packed_size)(int M, int K);
+    void (*pack_pw)(const float *w, int M, int K, float *packed);
+    void (*pw)(const sn_pw_args *a);
+    void (*dw)(const sn_dw_args *a);
+    /* AvgPool 3x3 stride 2 pad 1, divide by 9 (padding counted), C channels, n images. */
+    void (*avgpool_s2)(const float *in, size_t in_ld, float *out, size_t out_ld, int C, int n,
+                       int H, int W, int Ho, int Wo);
+} sn_kernels;
+
+extern const sn_kernels sn_kernels_scalar;
+/* The table for the ISA in use (cpuid, or SHUFFLENET_ISA). */
+const sn_kernels *sn_kernels_get(void);
+/* A named table ("scalar", "avx2", "avx512") if this CPU and build support it, else NULL. */
+const sn_kernels *sn_kernels_by_name(const char *name);
+
+/* Scalar-only layers (a small share of the work). */
+/* Stem: conv 3x3 stride 2 pad 1 (3 -> C) + folded BN + ReLU, from n NCHW images of S x S
+ * (image stride 3*S*S) into planar out (channel stride out_ld, image stride Ho*Wo). */
+void sn_stem_conv(const float *in, int n, int S, const float *w, const float *bias, int C,
+                  float *out, size_t out_ld, int Ho, int Wo);
+/* MaxPool 3x3 stride 2 pad 1 (padding ignored). */
+void sn_maxpool_s2(const float *in, size_t in_ld, float *out, size_t out_ld, int C, int n, int H,
+                   int W, int Ho, int Wo);
+/* Global average pool: feat[i*C + c] = mean of channel c of image i. */
+void sn_global_avgpool(const float *in, size_t in_ld, int C, int n, int HW, float *feat);
+/* Fully connected: logits[i][o] = bias[o] + sum_c w[o][c] * feat[i][c]. bias may be NULL. */
+void sn_fc(const float *feat, int n, int C, const float *w, const float *bias, int O,
+           float *logits);
+
+#endif
