@@ -33,7 +33,7 @@ AVX2_FLAGS   := -mavx2 -mfma
 AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2
 
 ENGINE_SRC := $(wildcard engine/*.c)
-SHARED_SRC := server/image.c server/labels.c
+SHARED_SRC := server/image.c server/labels.c server/modelinfo.c
 SERVER_SRC := $(filter-out $(SHARED_SRC),$(wildcard server/*.c))
 TOOLS_SRC  := $(filter-out tools/shufflenet.c,$(wildcard tools/*.c))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
