@@ -347,25 +347,38 @@ static void load_pw(loader *L, sn_model *M, const char *prefix, int cout, int ci
     free(w);
 }
 
+static int is_bn_part(const char *p) {
+    return !strcmp(p, "weight") || !strcmp(p, "bias") || !strcmp(p, "running_mean") ||
+           !strcmp(p, "running_var");
+}
+
+/* Whether name is one of the tensors the declared architecture expects. */
+static int expected_name(const sn_model *M, const char *name) {
+    if (!strcmp(name, "stem.conv.weight") || !strcmp(name, "fc.weight")) return 1;
+    if (!strcmp(name, "fc.bias")) return M->info.fc_bias;
+    if (!strncmp(name, "stem.bn.", 8)) return is_bn_part(name + 8);
+    int u, len = 0;
+    if (sscanf(name, "units.%d.%n", &u, &len) != 1 || !len || u < 0 || u >= M->info.num_units)
+        return 0;
+    const char *rest = name + len;
+    static const char *layer[3] = {"pw1.", "dw.", "pw2."};
+    for (int i = 0; i < 3; i++) {
+        size_t l = strlen(layer[i]);
+        if (strncmp(rest, layer[i], l)) continue;
+        if (!strcmp(rest + l, "weight")) return 1;
+        return !strncmp(rest + l, "bn.", 3) && is_bn_part(rest + l + 3);
+    }
+    return 0;
+}
+
 static void check_no_extra(loader *L, const sn_model *M) {
     if (L->failed) return;
-    int expected = 5 + 5 * 3 * M->info.num_units + 1 + (M->info.fc_bias ? 1 : 0);
-    if (L->f->ntensors == expected) return;
-    /* Find the odd one out for the message. */
-    for (int i = 0; i < L->f->ntensors; i++) {
-        const char *n = L->f->tensors[i].name;
-        int u = -1;
-        char rest[64] = "";
-        int known = !strncmp(n, "stem.", 5) || !strcmp(n, "fc.weight") ||
-                    (!strcmp(n, "fc.bias") && M->info.fc_bias);
-        if (!known && sscanf(n, "units.%d.%63s", &u, rest) == 2)
-            known = u >= 0 && u < M->info.num_units;
-        if (!known) {
-            fail(L, "unexpected tensor '%s' for the declared architecture", n);
+    for (int i = 0; i < L->f->ntensors; i++)
+        if (!expected_name(M, L->f->tensors[i].name)) {
+            fail(L, "unexpected tensor '%s' for the declared architecture",
+                 L->f->tensors[i].name);
             return;
         }
-    }
-    fail(L, "%d tensors, expected %d for the declared architecture", L->f->ntensors, expected);
 }
 
 sn_model *sn_model_load(const char *path, char *err, size_t errlen) {
@@ -391,7 +404,6 @@ sn_model *sn_model_load(const char *path, char *err, size_t errlen) {
     }
     if (!L.failed) plan_units(&L, M);
     if (!L.failed && M->final_hw < 1) fail(&L, "input size %d is too small", I->input_size);
-    check_no_extra(&L, M);
     if (!L.failed) {
         count_cost(M);
         M->arena_floats = arena_size(M, M->kernels);
@@ -446,6 +458,7 @@ sn_model *sn_model_load(const char *path, char *err, size_t errlen) {
             if (t) sn_st_copy_f32(t, M->fc_b);
         }
     }
+    check_no_extra(&L, M); /* after the loads, so a missing tensor is named first */
     sn_st_close(&f);
     if (L.failed) {
         sn_model_free(M);
