@@ -8,8 +8,46 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
+/* XCR0: which register states the OS saves (bits 1,2: SSE/AVX; 5,6,7: AVX-512). */
+static unsigned long long xgetbv0(void) {
+    unsigned eax, edx;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return ((unsigned long long)edx << 32) | eax;
+}
+
+static int has_avx2(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    if (!fma || !osxsave || !avx || (xgetbv0() & 6) != 6) return 0;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b >> 5) & 1;
+}
+
+static int has_avx512(void) {
+    if (!has_avx2() || (xgetbv0() & 0xe6) != 0xe6) return 0;
+    unsigned a, b, c, d;
+    __cpuid_count(7, 0, a, b, c, d);
+    int f = (b >> 16) & 1, dq = (b >> 17) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
+    return f && dq && bw && vl;
+}
+#else
+static int has_avx2(void) {
+    return 0;
+}
+static int has_avx512(void) {
+    return 0;
+}
+#endif
+
 const sn_kernels *sn_kernels_by_name(const char *name) {
     if (!strcmp(name, "scalar")) return &sn_kernels_scalar;
+    if (!strcmp(name, "avx2")) return has_avx2() ? &sn_kernels_avx2 : NULL;
+    if (!strcmp(name, "avx512")) return has_avx512() ? &sn_kernels_avx512 : NULL;
     return NULL;
 }
 
@@ -17,12 +55,15 @@ static const sn_kernels *chosen;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void choose(void) {
+    if (chosen) return; /* sn_kernels_force() came first */
     const char *env = getenv("SHUFFLENET_ISA");
     if (env && *env) {
         chosen = sn_kernels_by_name(env);
         if (!chosen)
-            fprintf(stderr, "shufflenet: SHUFFLENET_ISA=%s is not supported here, using the "
-                            "best available kernels\n", env);
+            fprintf(stderr,
+                    "shufflenet: SHUFFLENET_ISA=%s is not supported here, using the "
+                    "best available kernels\n",
+                    env);
     }
     static const char *pref[] = {"avx512", "avx2", "scalar"};
     for (int i = 0; !chosen && i < 3; i++) chosen = sn_kernels_by_name(pref[i]);
@@ -31,6 +72,11 @@ static void choose(void) {
 const sn_kernels *sn_kernels_get(void) {
     pthread_once(&once, choose);
     return chosen;
+}
+
+void sn_kernels_force(const sn_kernels *k) {
+    pthread_once(&once, choose);
+    chosen = k;
 }
 
 const char *sn_isa_name(void) {

@@ -82,9 +82,9 @@ void sn_engine_free(sn_engine *e) {
 }
 
 /* One grouped 1x1 conv: `groups` GEMMs. */
-static void pointwise(const sn_kernels *k, const float *w, size_t gs, const float *bias,
-                      int groups, int cin, int cout, const float *in, size_t in_ld, float *out,
-                      size_t out_ld, const float *res, int relu, size_t P) {
+static void pointwise(const sn_kernels *k, const float *w, size_t gs, const float *bias, int groups,
+                      int cin, int cout, const float *in, size_t in_ld, float *out, size_t out_ld,
+                      const float *res, int relu, size_t P) {
     int K = cin / groups, M = cout / groups;
     for (int j = 0; j < groups; j++) {
         sn_pw_args a = {K,
@@ -109,22 +109,21 @@ static void run_tile(sn_engine *e, const float *input, int n, float *logits) {
     float *x = e->x, *y = e->y, *a = e->a, *b = e->b;
     int S = I->input_size, sh = m->stem_hw, ph = m->pool_hw;
 
-    sn_stem_conv(input, n, S, m->stem_w, m->stem_b, I->stem_channels, a, (size_t)n * sh * sh,
-                 sh, sh);
-    sn_maxpool_s2(a, (size_t)n * sh * sh, x, (size_t)n * ph * ph, I->stem_channels, n, sh, sh,
-                  ph, ph);
+    k->stem(input, n, S, m->stem_w, m->stem_b, I->stem_channels, a, (size_t)n * sh * sh, sh, sh);
+    k->maxpool_s2(a, (size_t)n * sh * sh, x, (size_t)n * ph * ph, I->stem_channels, n, sh, sh, ph,
+                  ph);
     for (int u = 0; u < I->num_units; u++) {
         const sn_unit *U = &m->units[u];
         size_t hw = (size_t)U->h * U->h, hwo = (size_t)U->ho * U->ho;
         size_t ldx = n * hw, lda = n * hw, ldb = n * hwo;
-        pointwise(k, U->pw1_w, U->pw1_gs, U->pw1_b, U->g1, U->cin, U->mid, x, ldx, a, lda, NULL,
-                  1, n * hw);
-        sn_dw_args d = {U->mid, n,  U->h,     U->h,    U->ho, U->ho, U->stride,
+        pointwise(k, U->pw1_w, U->pw1_gs, U->pw1_b, U->g1, U->cin, U->mid, x, ldx, a, lda, NULL, 1,
+                  n * hw);
+        sn_dw_args d = {U->mid, n,   U->h,    U->h,    U->ho, U->ho, U->stride,
                         a,      lda, U->dw_w, U->dw_b, b,     ldb,   U->dst};
         k->dw(&d);
         if (U->stride == 1) {
-            pointwise(k, U->pw2_w, U->pw2_gs, U->pw2_b, I->groups, U->mid, U->outs, b, ldb, x,
-                      ldx, x, 1, n * hwo);
+            pointwise(k, U->pw2_w, U->pw2_gs, U->pw2_b, I->groups, U->mid, U->outs, b, ldb, x, ldx,
+                      x, 1, n * hwo);
         } else {
             size_t ldy = n * hwo;
             k->avgpool_s2(x, ldx, y, ldy, U->cin, n, U->h, U->h, U->ho, U->ho);
@@ -136,8 +135,8 @@ static void run_tile(sn_engine *e, const float *input, int n, float *logits) {
         }
     }
     int hw = m->final_hw * m->final_hw;
-    sn_global_avgpool(x, (size_t)n * hw, m->final_channels, n, hw, e->feat);
-    sn_fc(e->feat, n, m->final_channels, m->fc_w, m->fc_b, I->num_classes, logits);
+    k->global_avgpool(x, (size_t)n * hw, m->final_channels, n, hw, e->feat);
+    k->fc(e->feat, n, m->final_channels, m->fc_w, m->fc_b, I->num_classes, logits);
 }
 
 int sn_engine_run(sn_engine *e, const float *input, int n, float *logits) {

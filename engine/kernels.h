@@ -49,26 +49,31 @@ typedef struct {
     /* AvgPool 3x3 stride 2 pad 1, divide by 9 (padding counted), C channels, n images. */
     void (*avgpool_s2)(const float *in, size_t in_ld, float *out, size_t out_ld, int C, int n,
                        int H, int W, int Ho, int Wo);
+    /* Stem: conv 3x3 stride 2 pad 1 (3 -> C) + folded BN + ReLU, from n NCHW images of S x S
+     * (image stride 3*S*S) into planar out (channel stride out_ld, image stride Ho*Wo).
+     * w is C x 27 (the folded conv weight as stored), bias C. */
+    void (*stem)(const float *in, int n, int S, const float *w, const float *bias, int C,
+                 float *out, size_t out_ld, int Ho, int Wo);
+    /* MaxPool 3x3 stride 2 pad 1 (padding ignored). */
+    void (*maxpool_s2)(const float *in, size_t in_ld, float *out, size_t out_ld, int C, int n,
+                       int H, int W, int Ho, int Wo);
+    /* Global average pool: feat[i*C + c] = mean of channel c of image i. */
+    void (*global_avgpool)(const float *in, size_t in_ld, int C, int n, int HW, float *feat);
+    /* Fully connected: logits[i][o] = bias[o] + sum_c w[o][c] * feat[i][c]. bias may be
+     * NULL. */
+    void (*fc)(const float *feat, int n, int C, const float *w, const float *bias, int O,
+               float *logits);
 } sn_kernels;
 
 extern const sn_kernels sn_kernels_scalar;
+extern const sn_kernels sn_kernels_avx2;   /* only usable when the CPU has AVX2 + FMA */
+extern const sn_kernels sn_kernels_avx512; /* only usable when the CPU has AVX-512 F/BW/VL/DQ */
 /* The table for the ISA in use (cpuid, or SHUFFLENET_ISA). */
 const sn_kernels *sn_kernels_get(void);
 /* A named table ("scalar", "avx2", "avx512") if this CPU and build support it, else NULL. */
 const sn_kernels *sn_kernels_by_name(const char *name);
-
-/* Scalar-only layers (a small share of the work). */
-/* Stem: conv 3x3 stride 2 pad 1 (3 -> C) + folded BN + ReLU, from n NCHW images of S x S
- * (image stride 3*S*S) into planar out (channel stride out_ld, image stride Ho*Wo). */
-void sn_stem_conv(const float *in, int n, int S, const float *w, const float *bias, int C,
-                  float *out, size_t out_ld, int Ho, int Wo);
-/* MaxPool 3x3 stride 2 pad 1 (padding ignored). */
-void sn_maxpool_s2(const float *in, size_t in_ld, float *out, size_t out_ld, int C, int n, int H,
-                   int W, int Ho, int Wo);
-/* Global average pool: feat[i*C + c] = mean of channel c of image i. */
-void sn_global_avgpool(const float *in, size_t in_ld, int C, int n, int HW, float *feat);
-/* Fully connected: logits[i][o] = bias[o] + sum_c w[o][c] * feat[i][c]. bias may be NULL. */
-void sn_fc(const float *feat, int n, int C, const float *w, const float *bias, int O,
-           float *logits);
+/* Makes sn_kernels_get() return k from now on (models loaded afterwards are packed for it).
+ * For tests and benchmarks comparing ISAs in one process; not thread-safe. */
+void sn_kernels_force(const sn_kernels *k);
 
 #endif

@@ -1,6 +1,5 @@
 /* kernels_scalar.c - plain C kernels: the reference every SIMD kernel is tested against, and
- * the fallback on CPUs without AVX2. Also the layers that stay scalar on every ISA (stem,
- * maxpool, global pool, FC: together a few percent of the multiply-adds). */
+ * the fallback on CPUs without AVX2. */
 #include "kernels.h"
 
 #include <float.h>
@@ -77,10 +76,8 @@ static void avgpool_s2(const float *in, size_t in_ld, float *out, size_t out_ld,
         }
 }
 
-const sn_kernels sn_kernels_scalar = {"scalar", pw_packed_size, pack_pw, pw, dw, avgpool_s2};
-
-void sn_stem_conv(const float *in, int n, int S, const float *w, const float *bias, int C,
-                  float *out, size_t out_ld, int Ho, int Wo) {
+static void stem(const float *in, int n, int S, const float *w, const float *bias, int C,
+                 float *out, size_t out_ld, int Ho, int Wo) {
     for (int c = 0; c < C; c++)
         for (int i = 0; i < n; i++) {
             const float *img = in + (size_t)i * 3 * S * S;
@@ -104,8 +101,8 @@ void sn_stem_conv(const float *in, int n, int S, const float *w, const float *bi
         }
 }
 
-void sn_maxpool_s2(const float *in, size_t in_ld, float *out, size_t out_ld, int C, int n, int H,
-                   int W, int Ho, int Wo) {
+static void maxpool_s2(const float *in, size_t in_ld, float *out, size_t out_ld, int C, int n,
+                       int H, int W, int Ho, int Wo) {
     for (int c = 0; c < C; c++)
         for (int i = 0; i < n; i++) {
             const float *src = in + (size_t)c * in_ld + (size_t)i * H * W;
@@ -126,7 +123,7 @@ void sn_maxpool_s2(const float *in, size_t in_ld, float *out, size_t out_ld, int
         }
 }
 
-void sn_global_avgpool(const float *in, size_t in_ld, int C, int n, int HW, float *feat) {
+static void global_avgpool(const float *in, size_t in_ld, int C, int n, int HW, float *feat) {
     for (int c = 0; c < C; c++)
         for (int i = 0; i < n; i++) {
             const float *src = in + (size_t)c * in_ld + (size_t)i * HW;
@@ -136,8 +133,8 @@ void sn_global_avgpool(const float *in, size_t in_ld, int C, int n, int HW, floa
         }
 }
 
-void sn_fc(const float *feat, int n, int C, const float *w, const float *bias, int O,
-           float *logits) {
+static void fc(const float *feat, int n, int C, const float *w, const float *bias, int O,
+               float *logits) {
     for (int i = 0; i < n; i++)
         for (int o = 0; o < O; o++) {
             float s = bias ? bias[o] : 0.0f;
@@ -146,3 +143,6 @@ void sn_fc(const float *feat, int n, int C, const float *w, const float *bias, i
             logits[(size_t)i * O + o] = s;
         }
 }
+
+const sn_kernels sn_kernels_scalar = {"scalar", pw_packed_size, pack_pw,        pw, dw, avgpool_s2,
+                                      stem,     maxpool_s2,     global_avgpool, fc};
