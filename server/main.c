@@ -10,6 +10,7 @@
 
 #include "batcher.h"
 #include "config.h"
+#include "healthcheck.h"
 #include "http.h"
 #include "labels.h"
 #include "metrics.h"
@@ -19,6 +20,8 @@ static sn_config cfg;
 static sn_served models[SN_MAX_MODELS];
 
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--healthcheck") == 0)
+        return sn_healthcheck(argc - 1, argv + 1);
     char err[512] = "";
     int rc = sn_config_load(&cfg, argc, argv, err, sizeof err);
     if (rc == 1) return 0;
