@@ -4,6 +4,7 @@
 #   make run        set up (deps, models) and start the service
 #   make test       set up and run every test suite
 #   make bench      engine benchmark table
+#   make loadtest   latency vs group count (results/latency-vs-groups.csv + PNG plots)
 #   make SANITIZE=1 ...   ASan+UBSan build (separate build dir)
 #   make test-tsan  the threaded suites under ThreadSanitizer (clang)
 
@@ -57,7 +58,8 @@ ifneq ($(LOADGEN_SRC),)
   BINS += $(BUILD)/shufflenet-loadgen
 endif
 
-.PHONY: all deps run test test-unit test-integration test-tsan bench clean format models check-deps
+.PHONY: all deps run test test-unit test-integration test-loadgen test-tsan bench loadtest clean \
+        format models check-deps
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -84,12 +86,13 @@ $(BUILD)/shufflenet-server: $(SERVER_OBJ) $(SHARED_OBJ) $(BUILD)/libshufflenet.a
 $(BUILD)/shufflenet-loadgen: $(call obj,$(LOADGEN_SRC))
 	$(CC) $(LDFLAGS) -o $@ $^ $(JSON_LIBS) $(LDLIBS_BASE)
 
-$(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(TOOLS_OBJ) $(SHARED_OBJ) $(BUILD)/libshufflenet.a
+$(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(TOOLS_OBJ) $(SHARED_OBJ) $(BUILD)/libshufflenet.a \
+                   $(BUILD)/obj/bench/loadgen_hist.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(IMG_LIBS) $(JSON_LIBS) $(LDLIBS_BASE)
 
 # ---- set-up -------------------------------------------------------------------------
 DEB_PKGS := build-essential pkg-config libjpeg62-turbo-dev libpng-dev libjansson-dev \
-            libmicrohttpd-dev libcriterion-dev curl python3
+            libmicrohttpd-dev libcriterion-dev curl python3 wrk gnuplot-nox
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && \
@@ -102,6 +105,7 @@ check-deps:
 	    echo "#include <$$h>" | $(CC) -E $(shell pkg-config --cflags libpng 2>/dev/null) -x c - >/dev/null 2>&1 || missing=1; \
 	  done; \
 	  command -v pkg-config >/dev/null || missing=1; \
+	  command -v wrk >/dev/null && command -v gnuplot >/dev/null || missing=1; \
 	  if [ $$missing = 1 ]; then echo "make: installing missing build dependencies (apt-get)"; \
 	    $(MAKE) --no-print-directory deps; fi
 
@@ -121,6 +125,7 @@ $(MODELS_DIR)/megvii-g8-0.5x.safetensors: $(BUILD)/shufflenet
 test: check-deps
 	@$(MAKE) --no-print-directory test-unit
 	@if [ -x tests/integration/run.sh ]; then $(MAKE) --no-print-directory test-integration; fi
+	@$(MAKE) --no-print-directory test-loadgen
 
 test-unit: $(BUILD)/test-unit $(BUILD)/shufflenet
 	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) $(BUILD)/test-unit --jobs 2
@@ -128,12 +133,25 @@ test-unit: $(BUILD)/test-unit $(BUILD)/shufflenet
 test-integration: all
 	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) tests/integration/run.sh
 
+# The load generator against a stub server (and wrk); about 40 s.
+$(BUILD)/loadgen-stub: tests/loadgen/stub_server.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $<
+
+test-loadgen: $(BUILD)/shufflenet-loadgen $(BUILD)/loadgen-stub
+	SN_BUILD=$(BUILD) tests/loadgen/run.sh
+
 test-tsan:
 	@$(MAKE) --no-print-directory SANITIZE=thread test
 
 bench: $(BUILD)/shufflenet
 	@if [ -x bench/table.sh ]; then SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) bench/table.sh; \
 	  else echo "bench: bench/table.sh not built yet"; fi
+
+# Latency vs group count against the real server; <= 10 minutes.
+loadtest: check-deps
+	@$(MAKE) --no-print-directory all
+	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) bench/loadtest.sh
 
 run: check-deps
 	@$(MAKE) --no-print-directory all

@@ -384,11 +384,15 @@ int main(int argc, char **argv) {
             break;
         case 'h':
             usage(stdout);
+            free(images);
             return 0;
         default:
             die_usage("bad option", NULL);
         }
     }
+    int rc = 1;
+    sn_lg_request *reqs = NULL;
+    sn_lg_result *res = NULL;
     for (int i = optind; i < argc; i++) {
         if (nimages == 0) die_usage("unexpected argument (images go after --image)", argv[i]);
         images[nimages++] = argv[i];
@@ -416,7 +420,8 @@ int main(int argc, char **argv) {
                 PROG ": refusing to load-test %s: only loopback targets (127.0.0.0/8, ::1, "
                      "localhost) are allowed; pass --allow-remote to target a remote host\n",
                 u.host);
-        return 2;
+        rc = 2;
+        goto done;
     }
     char path[1200];
     if (u.path[0] && model) die_usage("give --model or a path in --url, not both", NULL);
@@ -429,7 +434,10 @@ int main(int argc, char **argv) {
 
     sn_lg_config cfg = {0};
     int rr = resolve(&u, allow, &cfg);
-    if (rr < 0) return rr == -2 ? 2 : 1;
+    if (rr < 0) {
+        rc = rr == -2 ? 2 : 1;
+        goto done;
+    }
     char host_header[300];
     if (strcmp(u.port, "80") == 0)
         snprintf(host_header, sizeof host_header, u.host_is_v6 ? "[%s]" : "%s", u.host);
@@ -437,18 +445,18 @@ int main(int argc, char **argv) {
         snprintf(host_header, sizeof host_header, u.host_is_v6 ? "[%s]:%s" : "%s:%s", u.host,
                  u.port);
 
-    sn_lg_request *reqs = calloc((size_t)nimages, sizeof *reqs);
-    if (!reqs) return 1;
+    reqs = calloc((size_t)nimages, sizeof *reqs);
+    if (!reqs) goto done;
     for (int i = 0; i < nimages; i++) {
         size_t len;
         char *data = read_file(images[i], &len);
-        if (!data) return 1;
+        if (!data) goto done;
         reqs[i].data = sn_request_build(host_header, path, images[i], (unsigned char *)data, len,
                                         multipart, &reqs[i].len);
         free(data);
         if (!reqs[i].data) {
             fprintf(stderr, PROG ": out of memory building requests\n");
-            return 1;
+            goto done;
         }
     }
 
@@ -473,15 +481,15 @@ int main(int argc, char **argv) {
         (rlim_t)cfg.connections + 16 > rl.rlim_cur) {
         fprintf(stderr, PROG ": %d connections need more file descriptors than the limit %llu\n",
                 cfg.connections, (unsigned long long)rl.rlim_cur);
-        return 1;
+        goto done;
     }
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    sn_lg_result *res = malloc(sizeof *res);
-    if (!res || sn_lg_run(&cfg, res) < 0) return 1;
+    res = malloc(sizeof *res);
+    if (!res || sn_lg_run(&cfg, res) < 0) goto done;
 
     char shown[1600];
     snprintf(shown, sizeof shown, "http://%s%s", host_header, path);
@@ -491,10 +499,11 @@ int main(int argc, char **argv) {
         report_csv(&cfg, res, csv_header);
     else
         report_text(&cfg, shown, res);
-
-    for (int i = 0; i < nimages; i++) free(reqs[i].data);
+    rc = 0;
+done:
+    for (int i = 0; reqs && i < nimages; i++) free(reqs[i].data);
     free(reqs);
     free(res);
     free(images);
-    return 0;
+    return rc;
 }

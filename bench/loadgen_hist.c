@@ -5,6 +5,7 @@
  * (v >> s) lies in [SUB, 2*SUB), so bucket widths double every SUB buckets. */
 #include "loadgen_hist.h"
 
+#include <math.h>
 #include <string.h>
 
 static unsigned hist_shift(uint64_t v) {
@@ -56,7 +57,7 @@ uint64_t sn_hist_quantile(const sn_hist *h, double q) {
     if (h->count == 0) return 0;
     if (q <= 0) return h->min;
     if (q >= 1) return h->max;
-    uint64_t rank = (uint64_t)(q * (double)h->count + 0.999999999);
+    uint64_t rank = (uint64_t)ceil(q * (double)h->count - 1e-9);
     if (rank < 1) rank = 1;
     uint64_t seen = 0;
     for (unsigned i = 0; i < SN_HIST_BUCKETS; i++) {

@@ -108,7 +108,8 @@ static void respond(client *c) {
         n = snprintf(ck, sizeof ck, "\r\n%X\r\n", bl - half);
         out_append(c, ck, (size_t)n);
         out_append(c, body + half, (size_t)(bl - half));
-        out_append(c, "\r\n0\r\nX-Trailer: 1\r\n\r\n", 22);
+        const char *tail = "\r\n0\r\nX-Trailer: 1\r\n\r\n";
+        out_append(c, tail, strlen(tail));
     } else {
         int hl = snprintf(head, sizeof head,
                           "HTTP/1.1 %d Stub\r\nContent-Type: application/json\r\n%s"
@@ -277,7 +278,11 @@ int main(int argc, char **argv) {
             }
         }
     }
+    for (int i = 0; i < MAXC; i++)
+        if (cl[i].fd >= 0) drop(&cl[i]);
+    close(ls);
     printf("requests %llu connections %llu\n", (unsigned long long)nreq, (unsigned long long)nconn);
+    fflush(stdout);
     return 0;
 usage:
     fprintf(stderr, "usage: stub_server [--listen ADDR] [--port P] [--delay-ms D] "
