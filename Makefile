@@ -19,6 +19,10 @@ ifeq ($(SANITIZE),1)
   BUILD   ?= build/asan
   CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SANITIZE),fuzz)
+  BUILD   ?= build/fuzz
+  CC      := clang
+  CFLAGS_BASE += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 else ifeq ($(SANITIZE),thread)
   BUILD   ?= build/tsan
   CC      := clang
@@ -92,7 +96,7 @@ $(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(TOOLS_OBJ) $(SHARED_OBJ) $(BUILD)/
 
 # ---- set-up -------------------------------------------------------------------------
 DEB_PKGS := build-essential pkg-config libjpeg62-turbo-dev libpng-dev libjansson-dev \
-            libmicrohttpd-dev libcriterion-dev curl python3 wrk gnuplot-nox
+            libmicrohttpd-dev libcriterion-dev curl python3 clang wrk gnuplot-nox
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && \
@@ -163,5 +167,20 @@ format:
 
 clean:
 	rm -rf build
+
+# ---- fuzzing (libFuzzer, clang) -------------------------------------------------------
+FUZZ_SECONDS ?= 60
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SERVER_OBJ := $(call obj,$(wildcard server/multipart.c server/config.c))
+$(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(TOOLS_OBJ) $(SHARED_OBJ) $(FUZZ_SERVER_OBJ) \
+                 $(BUILD)/libshufflenet.a
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(IMG_LIBS) $(JSON_LIBS) $(LDLIBS_BASE)
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_BINS)
+fuzz: check-deps build/shufflenet
+	@command -v clang >/dev/null || $(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory SANITIZE=fuzz fuzz-build
+	SN_SHARED=$(SHARED) tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -381,13 +381,9 @@ static void check_no_extra(loader *L, const sn_model *M) {
         }
 }
 
-sn_model *sn_model_load(const char *path, char *err, size_t errlen) {
-    char e0[SN_ERRLEN];
-    sn_st_file f;
-    if (sn_st_open(path, &f, e0, sizeof(e0))) {
-        snprintf(err, errlen, "%s", e0);
-        return NULL;
-    }
+/* Builds the model from an opened file; name is used in messages. Closes f. */
+static sn_model *load_from(sn_st_file *fp, const char *path, char *err, size_t errlen) {
+    sn_st_file f = *fp;
     loader L = {&f, path, err, errlen, 0};
     sn_model *M = calloc(1, sizeof(*M));
     if (!M) {
@@ -465,6 +461,33 @@ sn_model *sn_model_load(const char *path, char *err, size_t errlen) {
         return NULL;
     }
     return M;
+}
+
+sn_model *sn_model_load(const char *path, char *err, size_t errlen) {
+    char e0[SN_ERRLEN];
+    sn_st_file f;
+    if (sn_st_open(path, &f, e0, sizeof(e0))) {
+        snprintf(err, errlen, "%s", e0);
+        return NULL;
+    }
+    return load_from(&f, path, err, errlen);
+}
+
+sn_model *sn_model_load_memory(const uint8_t *buf, size_t len, const char *name, char *err,
+                               size_t errlen) {
+    char e0[SN_ERRLEN];
+    sn_st_file f;
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy) {
+        snprintf(err, errlen, "%s: out of memory", name);
+        return NULL;
+    }
+    memcpy(copy, buf, len);
+    if (sn_st_parse(copy, len, &f, e0, sizeof(e0))) {
+        snprintf(err, errlen, "%s: %s", name, e0);
+        return NULL;
+    }
+    return load_from(&f, name, err, errlen);
 }
 
 const sn_model_info *sn_model_info_of(const sn_model *m) {

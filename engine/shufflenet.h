@@ -109,6 +109,9 @@ typedef struct sn_engine sn_engine;
 /* Load and validate a model file. On failure returns NULL and writes one line naming the
  * file and the problem into err (errlen bytes, SN_ERRLEN is enough). */
 sn_model *sn_model_load(const char *path, char *err, size_t errlen);
+/* The same from a safetensors file already in memory (copied); name is used in messages. */
+sn_model *sn_model_load_memory(const uint8_t *buf, size_t len, const char *name, char *err,
+                               size_t errlen);
 const sn_model_info *sn_model_info_of(const sn_model *m);
 void sn_model_free(sn_model *m);
 
