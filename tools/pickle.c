@@ -180,8 +180,10 @@ static void vm_free(vm *m) {
     memset(m, 0, sizeof *m);
 }
 
+/* Push v; a NULL v is a failed constructor whose message (if any) stands. */
 static int push(vm *m, value *v) {
-    if (!v || grow(&m->stack, &m->stackcap, m->sp + 1, sizeof(value *)) != 0)
+    if (!v) return m->err && m->errlen && m->err[0] ? -1 : vm_fail(m, "pickle: out of memory");
+    if (grow(&m->stack, &m->stackcap, m->sp + 1, sizeof(value *)) != 0)
         return vm_fail(m, "pickle: out of memory");
     m->stack[m->sp++] = v;
     return 0;
