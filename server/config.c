@@ -34,7 +34,7 @@ static const keydef keys[] = {
     {"http_threads", K_INT, OFF(http_threads), 1, 64, NULL,
      "HTTP threads in libmicrohttpd's pool (default: online CPUs, at least 2)"},
     {"max_batch", K_INT, OFF(max_batch), 1, 256, NULL, "images per batch at most (default 8)"},
-    {"max_batch_delay_us", K_INT, OFF(max_batch_delay_us), 0, 1000000, NULL,
+    {"max_batch_delay_us", K_INT, OFF(max_batch_delay_us), 0, 10000000, NULL,
      "wait this long after the first image for a batch to fill; 0 = take what is there "
      "(default 2000)"},
     {"queue_size", K_INT, OFF(queue_size), 1, 1000000, NULL,
