@@ -96,7 +96,7 @@ $(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(TOOLS_OBJ) $(SHARED_OBJ) $(BUILD)/
 
 # ---- set-up -------------------------------------------------------------------------
 DEB_PKGS := build-essential pkg-config libjpeg62-turbo-dev libpng-dev libjansson-dev \
-            libmicrohttpd-dev libcriterion-dev curl python3 clang wrk gnuplot-nox
+            libmicrohttpd-dev libcriterion-dev curl python3 clang wrk gnuplot-nox prometheus
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && \
@@ -110,6 +110,7 @@ check-deps:
 	  done; \
 	  command -v pkg-config >/dev/null || missing=1; \
 	  command -v wrk >/dev/null && command -v gnuplot >/dev/null || missing=1; \
+	  command -v promtool >/dev/null || missing=1; \
 	  if [ $$missing = 1 ]; then echo "make: installing missing build dependencies (apt-get)"; \
 	    $(MAKE) --no-print-directory deps; fi
 
@@ -124,6 +125,11 @@ $(MODELS_DIR)/megvii-g8-0.5x.safetensors: $(BUILD)/shufflenet
 	@mkdir -p $(MODELS_DIR)
 	@if [ -f $(SHARED)/models/megvii-shufflenet-v1-g8-0.5x.pth.tar ]; then \
 	  $(BUILD)/shufflenet convert $(SHARED)/models/megvii-shufflenet-v1-g8-0.5x.pth.tar $@; fi
+
+# Online: download, verify (sha256) and convert trained checkpoints into $(MODELS_DIR)/;
+# offline: one line, then the same fallback as `make run`. Never leaves a partial file.
+models: $(BUILD)/shufflenet
+	@SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) MODELS_DIR=$(MODELS_DIR) server/fetch-models.sh
 
 # ---- tests --------------------------------------------------------------------------
 test: check-deps

@@ -55,7 +55,7 @@ if [ "$offline" = 1 ]; then
         src="$SHARED/models/megvii-shufflenet-v1-g$g-0.5x.pth.tar"
         out="$MODELS/megvii-g$g-0.5x.safetensors"
         if [ -f "$src" ] && [ ! -f "$out" ]; then
-            "$BUILD/shufflenet" convert "$src" "$out.part" >/dev/null && mv "$out.part" "$out" || rm -f "$out.part"
+            "$BUILD/shufflenet" convert "$src" "$out.part" >/dev/null 2>&1 && mv "$out.part" "$out" || rm -f "$out.part"
         fi
     done
 fi
