@@ -182,6 +182,15 @@ static int assign_slots(conv *c) {
 
 /* ---- architecture -------------------------------------------------------------------- */
 
+/* Part j (0 pw1, 1 dw, 2 pw2) of unit n, with its canonical weight name and BN prefix. */
+static const conv_bn *unit_part(const unit_slots *u, int j, int n, char *wname, size_t wl,
+                                char *bnbase, size_t bl) {
+    static const char *parts[3] = {"pw1", "dw", "pw2"};
+    snprintf(wname, wl, "units.%d.%s.weight", n, parts[j]);
+    snprintf(bnbase, bl, "units.%d.%s.bn", n, parts[j]);
+    return j == 0 ? &u->pw1 : j == 1 ? &u->dw : &u->pw2;
+}
+
 static int check_shape(conv *c, tref t, const char *name, int ndim, const int64_t *shape) {
     if (!t) return cfail(c, "tensor for '%s' is missing", name);
     int ok = t->ndim == ndim;
@@ -307,14 +316,11 @@ static int infer_arch(conv *c) {
                          "units.0: the first 1x1 conv must be ungrouped (%lld input channels, "
                          "weight takes %lld)",
                          (long long)cin, (long long)u->pw1.w->shape[1]);
-        const char *part[3] = {"pw1", "dw", "pw2"};
-        const conv_bn *cb[3] = {&u->pw1, &u->dw, &u->pw2};
         int64_t co[3] = {mid, mid, outs}, ci[3] = {cin / g1, 1, mid / g}, k[3] = {1, 3, 1};
         for (int j = 0; j < 3; j++) {
             char bn[32];
-            snprintf(name, sizeof name, "units.%d.%s.weight", n, part[j]);
-            snprintf(bn, sizeof bn, "units.%d.%s.bn", n, part[j]);
-            if (check_conv_bn(c, cb[j], name, bn, co[j], ci[j], k[j]) != 0) return -1;
+            const conv_bn *cb = unit_part(u, j, n, name, sizeof name, bn, sizeof bn);
+            if (check_conv_bn(c, cb, name, bn, co[j], ci[j], k[j]) != 0) return -1;
         }
         cin = concat ? cin + outs : cin;
     }
@@ -500,13 +506,10 @@ static int write_model(conv *c, const char *out, const sn_convert_opts *o,
     if (add_conv_bn(c, w, &c->s.stem, "stem.conv.weight", "stem.bn", tmp) != 0) goto fail;
     ntensors += 5;
     for (int n = 0; n < c->nunits; n++) {
-        const char *part[3] = {"pw1", "dw", "pw2"};
-        const conv_bn *cb[3] = {&c->u[n]->pw1, &c->u[n]->dw, &c->u[n]->pw2};
-        for (int k = 0; k < 3; k++) {
+        for (int j = 0; j < 3; j++) {
             char wn[48], bn[48];
-            snprintf(wn, sizeof wn, "units.%d.%s.weight", n, part[k]);
-            snprintf(bn, sizeof bn, "units.%d.%s.bn", n, part[k]);
-            if (add_conv_bn(c, w, cb[k], wn, bn, tmp) != 0) goto fail;
+            const conv_bn *cb = unit_part(c->u[n], j, n, wn, sizeof wn, bn, sizeof bn);
+            if (add_conv_bn(c, w, cb, wn, bn, tmp) != 0) goto fail;
             ntensors += 5;
         }
     }
