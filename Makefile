@@ -91,7 +91,7 @@ $(BUILD)/shufflenet-loadgen: $(call obj,$(LOADGEN_SRC))
 	$(CC) $(LDFLAGS) -o $@ $^ $(JSON_LIBS) $(LDLIBS_BASE)
 
 $(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(TOOLS_OBJ) $(SHARED_OBJ) $(BUILD)/libshufflenet.a \
-                   $(BUILD)/obj/bench/loadgen_hist.o
+                   $(BUILD)/obj/bench/loadgen_hist.o $(BUILD)/obj/bench/loadgen_http.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(IMG_LIBS) $(JSON_LIBS) $(LDLIBS_BASE)
 
 # ---- set-up -------------------------------------------------------------------------
