@@ -1,28 +1,49 @@
 /* engine.c - an engine instance: the activation workspace planned for a maximum batch, and
  * the forward pass over a batch. No allocation happens in sn_engine_run.
  *
- * The batch is run in tiles of up to `tile` images; inside a tile every activation is
- * planar [C][n][H*W] (see shufflenet.h), so each grouped 1x1 conv is one GEMM per group over
- * n*H*W columns. Four buffers suffice: X and Y hold the unit input/output (stride-1 units
- * update X in place through the residual epilogue; stride-2 units write avgpool(X) and the
- * branch into the two slices of Y, then swap), A holds the first 1x1's output and B the
- * depthwise output, already shuffled. */
+ * Activations are planar [C][n][H*W] (see shufflenet.h). A view of a tensor is (base, ld):
+ * channel c of image i starts at base + c*ld + i*H*W, so images i0.. of a batch tensor are the
+ * view (base + i0*H*W, ld) and every kernel runs on any contiguous run of images.
+ *
+ * Batch tiling: each stage s runs the batch in tiles of tile[s] images, chosen so that a
+ * tile's activations stay in L2 (the later stages have smaller planes, so larger tiles, which
+ * also widen their GEMMs). Inside a tile four buffers suffice: X and Y hold the unit
+ * input/output (stride-1 units update X in place through the residual epilogue; stride-2
+ * units write avgpool(X) and the branch into the two channel slices of Y, then swap), A holds
+ * the first 1x1's output and B the depthwise output, already shuffled. The first unit of a
+ * stage reads its input straight from the whole-batch buffer the previous stage wrote, and
+ * the last unit of a stage writes its output straight into the next whole-batch buffer (the
+ * two alternate), so the tiling costs no copies. */
 #include "model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Activation bytes a tile may use per stage; L2 is 2 MiB on the target (Zen 4). */
+#define TILE_BUDGET (1536 * 1024)
+
 struct sn_engine {
     const sn_model *m;
     const sn_kernels *k;
-    int max_batch, tile;
-    float *x, *y, *a, *b, *feat;
+    int max_batch;
+    int tile[SN_MAX_STAGES];
+    int first_unit[SN_MAX_STAGES + 1];
+    float *x, *y, *a, *b, *bnd[2], *feat;
     void *block;
 };
 
+typedef struct {
+    float *p;
+    size_t ld;
+} view;
+
 static size_t round16(size_t n) {
     return (n + 15) & ~(size_t)15;
+}
+
+static size_t maxz(size_t a, size_t b) {
+    return a > b ? a : b;
 }
 
 sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t errlen) {
@@ -39,24 +60,44 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
     e->m = m;
     e->k = m->kernels;
     e->max_batch = max_batch;
+    /* SHUFFLENET_TILE=T or T2,T3,T4 forces the tile sizes (for experiments). */
+    int forced[SN_MAX_STAGES] = {0};
     const char *t = getenv("SHUFFLENET_TILE");
-    e->tile = t && atoi(t) > 0 ? atoi(t) : max_batch;
-    if (e->tile > max_batch) e->tile = max_batch;
-    /* Per-image sizes of the largest activation and the largest bottleneck tensor. */
-    size_t act = (size_t)I->stem_channels * m->pool_hw * m->pool_hw;
-    size_t mid = (size_t)I->stem_channels * m->stem_hw * m->stem_hw;
-    for (int u = 0; u < I->num_units; u++) {
-        const sn_unit *U = &m->units[u];
-        size_t in = (size_t)U->cin * U->h * U->h;
-        size_t out = (size_t)(U->stride == 2 ? U->cin + U->outs : U->outs) * U->ho * U->ho;
-        size_t md = (size_t)U->mid * U->h * U->h;
-        if (in > act) act = in;
-        if (out > act) act = out;
-        if (md > mid) mid = md;
+    for (int s = 0; t && *t && s < SN_MAX_STAGES; s++) {
+        forced[s] = atoi(t);
+        const char *c = strchr(t, ',');
+        if (c) t = c + 1;
     }
-    size_t T = (size_t)e->tile;
-    size_t nx = round16(act * T), na = round16(mid * T), nf = round16(T * m->final_channels);
-    size_t total = 2 * nx + 2 * na + nf;
+    /* Per-image floats of each stage's largest activation (X/Y) and bottleneck (A/B), and of
+     * each stage's output (the whole-batch boundary buffers). */
+    size_t act[SN_MAX_STAGES] = {0}, mid[SN_MAX_STAGES] = {0}, bnd = 0;
+    act[0] = (size_t)I->stem_channels * m->pool_hw * m->pool_hw;
+    mid[0] = (size_t)I->stem_channels * m->stem_hw * m->stem_hw; /* the stem output lives in A */
+    int u = 0;
+    for (int s = 0; s < I->num_stages; s++) {
+        e->first_unit[s] = u;
+        for (int r = 0; r < I->stage_repeats[s]; r++, u++) {
+            const sn_unit *U = &m->units[u];
+            size_t in = (size_t)U->cin * U->h * U->h;
+            size_t out = (size_t)(U->stride == 2 ? U->cin + U->outs : U->outs) * U->ho * U->ho;
+            act[s] = maxz(act[s], maxz(in, out));
+            mid[s] = maxz(mid[s], (size_t)U->mid * U->h * U->h);
+            if (r == I->stage_repeats[s] - 1 && s < I->num_stages - 1) bnd = maxz(bnd, out);
+        }
+    }
+    e->first_unit[I->num_stages] = u;
+    size_t nx = 0, na = 0;
+    for (int s = 0; s < I->num_stages; s++) {
+        size_t per = 4 * (2 * act[s] + 2 * mid[s]);
+        int tl = forced[s] > 0 ? forced[s] : (int)(TILE_BUDGET / per);
+        if (tl < 1) tl = 1;
+        if (tl > max_batch) tl = max_batch;
+        e->tile[s] = tl;
+        nx = maxz(nx, round16(act[s] * tl));
+        na = maxz(na, round16(mid[s] * tl));
+    }
+    size_t nb = round16(bnd * max_batch), nf = round16((size_t)max_batch * m->final_channels);
+    size_t total = 2 * nx + 2 * na + 2 * nb + nf;
     if (posix_memalign(&e->block, 64, total * sizeof(float))) {
         snprintf(err, errlen, "out of memory (%zu MB workspace)", total * 4 >> 20);
         free(e);
@@ -67,7 +108,9 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
     e->y = e->x + nx;
     e->a = e->y + nx;
     e->b = e->a + na;
-    e->feat = e->b + na;
+    e->bnd[0] = e->b + na;
+    e->bnd[1] = e->bnd[0] + nb;
+    e->feat = e->bnd[1] + nb;
     return e;
 }
 
@@ -81,71 +124,89 @@ void sn_engine_free(sn_engine *e) {
     free(e);
 }
 
-/* One grouped 1x1 conv: `groups` GEMMs. */
+/* One grouped 1x1 conv: `groups` GEMMs over P columns. */
 static void pointwise(const sn_kernels *k, const float *w, size_t gs, const float *bias, int groups,
-                      int cin, int cout, const float *in, size_t in_ld, float *out, size_t out_ld,
-                      const float *res, int relu, size_t P) {
+                      int cin, int cout, view in, view out, const float *res, size_t res_ld,
+                      int relu, size_t P) {
     int K = cin / groups, M = cout / groups;
     for (int j = 0; j < groups; j++) {
         sn_pw_args a = {K,
                         M,
                         P,
-                        in + (size_t)j * K * in_ld,
-                        in_ld,
+                        in.p + (size_t)j * K * in.ld,
+                        in.ld,
                         w + j * gs,
                         bias + (size_t)j * M,
-                        out + (size_t)j * M * out_ld,
-                        out_ld,
-                        res ? res + (size_t)j * M * out_ld : NULL,
+                        out.p + (size_t)j * M * out.ld,
+                        out.ld,
+                        res ? res + (size_t)j * M * res_ld : NULL,
+                        res_ld,
                         relu};
         k->pw(&a);
     }
 }
 
-static void run_tile(sn_engine *e, const float *input, int n, float *logits) {
+/* Unit u on n images: input x; output into `dst` if given (the stage's last unit), else in
+ * place (stride 1) or into the tile buffer Y (stride 2). Returns the output view. */
+static view run_unit(sn_engine *e, int u, int n, view x, const view *dst) {
+    const sn_model *m = e->m;
+    const sn_kernels *k = e->k;
+    const sn_unit *U = &m->units[u];
+    int g = m->info.groups;
+    size_t hw = (size_t)U->h * U->h, hwo = (size_t)U->ho * U->ho;
+    view a = {e->a, n * hw}, b = {e->b, n * hwo};
+    pointwise(k, U->pw1_w, U->pw1_gs, U->pw1_b, U->g1, U->cin, U->mid, x, a, NULL, 0, 1, n * hw);
+    sn_dw_args d = {U->mid, n,    U->h,    U->h,    U->ho, U->ho, U->stride,
+                    a.p,    a.ld, U->dw_w, U->dw_b, b.p,   b.ld,  U->dst};
+    k->dw(&d);
+    if (U->stride == 1) {
+        view out = dst ? *dst : x;
+        pointwise(k, U->pw2_w, U->pw2_gs, U->pw2_b, g, U->mid, U->outs, b, out, x.p, x.ld, 1,
+                  n * hwo);
+        return out;
+    }
+    view y = dst ? *dst : (view){x.p == e->x ? e->y : e->x, n * hwo};
+    k->avgpool_s2(x.p, x.ld, y.p, y.ld, U->cin, n, U->h, U->h, U->ho, U->ho);
+    view br = {y.p + (size_t)U->cin * y.ld, y.ld};
+    pointwise(k, U->pw2_w, U->pw2_gs, U->pw2_b, g, U->mid, U->outs, b, br, NULL, 0, 1, n * hwo);
+    return y;
+}
+
+int sn_engine_run(sn_engine *e, const float *input, int N, float *logits) {
+    if (N < 1 || N > e->max_batch) return -1;
     const sn_model *m = e->m;
     const sn_model_info *I = &m->info;
     const sn_kernels *k = e->k;
-    float *x = e->x, *y = e->y, *a = e->a, *b = e->b;
     int S = I->input_size, sh = m->stem_hw, ph = m->pool_hw;
-
-    k->stem(input, n, S, m->stem_w, m->stem_b, I->stem_channels, a, (size_t)n * sh * sh, sh, sh);
-    k->maxpool_s2(a, (size_t)n * sh * sh, x, (size_t)n * ph * ph, I->stem_channels, n, sh, sh, ph,
-                  ph);
-    for (int u = 0; u < I->num_units; u++) {
-        const sn_unit *U = &m->units[u];
-        size_t hw = (size_t)U->h * U->h, hwo = (size_t)U->ho * U->ho;
-        size_t ldx = n * hw, lda = n * hw, ldb = n * hwo;
-        pointwise(k, U->pw1_w, U->pw1_gs, U->pw1_b, U->g1, U->cin, U->mid, x, ldx, a, lda, NULL, 1,
-                  n * hw);
-        sn_dw_args d = {U->mid, n,   U->h,    U->h,    U->ho, U->ho, U->stride,
-                        a,      lda, U->dw_w, U->dw_b, b,     ldb,   U->dst};
-        k->dw(&d);
-        if (U->stride == 1) {
-            pointwise(k, U->pw2_w, U->pw2_gs, U->pw2_b, I->groups, U->mid, U->outs, b, ldb, x, ldx,
-                      x, 1, n * hwo);
-        } else {
-            size_t ldy = n * hwo;
-            k->avgpool_s2(x, ldx, y, ldy, U->cin, n, U->h, U->h, U->ho, U->ho);
-            pointwise(k, U->pw2_w, U->pw2_gs, U->pw2_b, I->groups, U->mid, U->outs, b, ldb,
-                      y + (size_t)U->cin * ldy, ldy, NULL, 1, n * hwo);
-            float *t = x;
-            x = y;
-            y = t;
+    size_t img = (size_t)3 * S * S;
+    view src = {NULL, 0}; /* the previous stage's whole-batch output */
+    for (int s = 0; s < I->num_stages; s++) {
+        int u0 = e->first_unit[s], u1 = e->first_unit[s + 1], last = s == I->num_stages - 1;
+        const sn_unit *UL = &m->units[u1 - 1];
+        size_t hwo = (size_t)UL->ho * UL->ho;
+        float *out = last ? NULL : e->bnd[s & 1];
+        for (int i0 = 0; i0 < N; i0 += e->tile[s]) {
+            int n = N - i0 < e->tile[s] ? N - i0 : e->tile[s];
+            view x;
+            if (s == 0) {
+                k->stem(input + (size_t)i0 * img, n, S, m->stem_w, m->stem_b, I->stem_channels,
+                        e->a, (size_t)n * sh * sh, sh, sh);
+                x = (view){e->x, (size_t)n * ph * ph};
+                k->maxpool_s2(e->a, (size_t)n * sh * sh, x.p, x.ld, I->stem_channels, n, sh, sh, ph,
+                              ph);
+            } else {
+                x = (view){src.p + (size_t)i0 * m->units[u0].h * m->units[u0].h, src.ld};
+            }
+            for (int u = u0; u < u1; u++) {
+                view d = {out ? out + (size_t)i0 * hwo : NULL, (size_t)N * hwo};
+                x = run_unit(e, u, n, x, u == u1 - 1 && out ? &d : NULL);
+            }
+            if (last)
+                k->global_avgpool(x.p, x.ld, m->final_channels, n, (int)hwo,
+                                  e->feat + (size_t)i0 * m->final_channels);
         }
+        src = (view){out, (size_t)N * hwo};
     }
-    int hw = m->final_hw * m->final_hw;
-    k->global_avgpool(x, (size_t)n * hw, m->final_channels, n, hw, e->feat);
-    k->fc(e->feat, n, m->final_channels, m->fc_w, m->fc_b, I->num_classes, logits);
-}
-
-int sn_engine_run(sn_engine *e, const float *input, int n, float *logits) {
-    if (n < 1 || n > e->max_batch) return -1;
-    const sn_model_info *I = &e->m->info;
-    size_t img = (size_t)3 * I->input_size * I->input_size;
-    for (int i = 0; i < n; i += e->tile) {
-        int nt = n - i < e->tile ? n - i : e->tile;
-        run_tile(e, input + (size_t)i * img, nt, logits + (size_t)i * I->num_classes);
-    }
+    k->fc(e->feat, N, m->final_channels, m->fc_w, m->fc_b, I->num_classes, logits);
     return 0;
 }

@@ -10,8 +10,8 @@
 
 /* One group of a 1x1 convolution as a GEMM with a fused epilogue:
  *   out[m][p] = act( bias[m] + sum_k w[m][k] * in[k][p] (+ res[m][p]) )
- * for m < M, k < K, p < P. act is ReLU when relu is set. res may alias out (in-place
- * residual: each element is read before it is written). */
+ * for m < M, k < K, p < P. act is ReLU when relu is set. res (row m at res + m*res_ld) may
+ * alias out (in-place residual: each element is read before it is written). */
 typedef struct {
     int K, M;
     size_t P;
@@ -21,7 +21,8 @@ typedef struct {
     const float *bias; /* M */
     float *out;
     size_t out_ld;
-    const float *res; /* NULL, or a residual with the same ld as out */
+    const float *res; /* NULL, or the residual */
+    size_t res_ld;
     int relu;
 } sn_pw_args;
 
@@ -75,5 +76,9 @@ const sn_kernels *sn_kernels_by_name(const char *name);
 /* Makes sn_kernels_get() return k from now on (models loaded afterwards are packed for it).
  * For tests and benchmarks comparing ISAs in one process; not thread-safe. */
 void sn_kernels_force(const sn_kernels *k);
+
+/* Measured fp32 FMA throughput of this core in GFLOP/s (256-bit FMAs, about `ms`
+ * milliseconds of probing; AVX2+FMA CPUs only: call it when sn_kernels_by_name("avx2")). */
+double sn_fma_peak_gflops(double ms);
 
 #endif

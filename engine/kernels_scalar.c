@@ -16,7 +16,7 @@ static void pack_pw(const float *w, int M, int K, float *packed) {
 static void pw(const sn_pw_args *a) {
     for (int m = 0; m < a->M; m++) {
         float *o = a->out + (size_t)m * a->out_ld;
-        const float *r = a->res ? a->res + (size_t)m * a->out_ld : NULL;
+        const float *r = a->res ? a->res + (size_t)m * a->res_ld : NULL;
         const float *wm = a->w + (size_t)m * a->K;
         for (size_t p = 0; p < a->P; p++) {
             float s = a->bias[m];

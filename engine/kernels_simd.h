@@ -47,7 +47,7 @@ static void pack_pw(const float *w, int M, int K, float *packed) {
 /* One micro-tile: mr rows x NR columns (tail: nc < NR columns). */
 static AI void pw_tile(const int mr, const int tail, int K, const float *in, size_t ld,
                        const float *w, const float *bias, float *out, size_t out_ld,
-                       const float *res, int relu, int nc) {
+                       const float *res, size_t res_ld, int relu, int nc) {
     V acc0[MRMAX], acc1[MRMAX];
 #pragma GCC unroll 16
     for (int i = 0; i < mr; i++) acc0[i] = acc1[i] = vset1(bias[i]);
@@ -69,7 +69,7 @@ static AI void pw_tile(const int mr, const int tail, int K, const float *in, siz
     for (int i = 0; i < mr; i++) {
         float *o = out + (size_t)i * out_ld;
         if (res) {
-            const float *r = res + (size_t)i * out_ld;
+            const float *r = res + (size_t)i * res_ld;
             acc0[i] = vadd(acc0[i], tail ? vload_n(r, 0, n0, 0.0f) : vload(r));
             acc1[i] = vadd(acc1[i], tail ? vload_n(r + VL, 0, n1, 0.0f) : vload(r + VL));
         }
@@ -88,16 +88,19 @@ static AI void pw_tile(const int mr, const int tail, int K, const float *in, siz
 }
 
 typedef void (*pw_tile_fn)(int K, const float *in, size_t ld, const float *w, const float *bias,
-                           float *out, size_t out_ld, const float *res, int relu, int nc);
+                           float *out, size_t out_ld, const float *res, size_t res_ld, int relu,
+                           int nc);
 
 #define PW_TILE(R)                                                                                 \
     static void pw_full_##R(int K, const float *in, size_t ld, const float *w, const float *bias,  \
-                            float *out, size_t out_ld, const float *res, int relu, int nc) {       \
-        pw_tile(R, 0, K, in, ld, w, bias, out, out_ld, res, relu, nc);                             \
+                            float *out, size_t out_ld, const float *res, size_t res_ld, int relu,  \
+                            int nc) {                                                              \
+        pw_tile(R, 0, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc);                     \
     }                                                                                              \
     static void pw_tail_##R(int K, const float *in, size_t ld, const float *w, const float *bias,  \
-                            float *out, size_t out_ld, const float *res, int relu, int nc) {       \
-        pw_tile(R, 1, K, in, ld, w, bias, out, out_ld, res, relu, nc);                             \
+                            float *out, size_t out_ld, const float *res, size_t res_ld, int relu,  \
+                            int nc) {                                                              \
+        pw_tile(R, 1, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc);                     \
     }
 PW_TILE(1)
 PW_TILE(2)
@@ -135,8 +138,8 @@ static void pw(const sn_pw_args *a) {
         for (int b = 0; b < nb; b++) {
             int mr = base + (b < extra);
             fn[mr](K, a->in + p, a->in_ld, a->w + (size_t)m0 * K, a->bias + m0,
-                   a->out + (size_t)m0 * ld + p, ld, a->res ? a->res + (size_t)m0 * ld + p : NULL,
-                   a->relu, nc);
+                   a->out + (size_t)m0 * ld + p, ld,
+                   a->res ? a->res + (size_t)m0 * a->res_ld + p : NULL, a->res_ld, a->relu, nc);
             m0 += mr;
         }
     }

@@ -1,7 +1,9 @@
 /* bench.c - `shufflenet bench`: engine speed on one thread. Warm-up, then N timed runs of one
  * batch; reports the median (and p10/p90) ms per batch and per image, images/s and GFLOP/s
- * (2 x MACs per image). */
+ * (2 x MACs per image), and that as a share of this core's FMA peak, measured by a short
+ * probe (sn_fma_peak_gflops) before the timed runs. */
 #include "cli.h"
+#include "kernels.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -31,18 +33,21 @@ int sn_cmd_bench(int argc, char **argv) {
                    "[--warmup W] [--json]\n"
                    "  Times sn_engine_run on one thread with a deterministic input: W warm-up\n"
                    "  runs, then N timed runs (default 30). Prints the median ms per batch and\n"
-                   "  per image, images/s and GFLOP/s. --json: ms_per_batch, ms_per_image (the\n"
-                   "  medians), p10/p90, images_per_s, gflops, isa, batch, iterations.\n"
+                   "  per image, images/s, GFLOP/s and %% of the measured FMA peak. --json:\n"
+                   "  ms_per_batch, ms_per_image (the medians), p10/p90, images_per_s, gflops,\n"
+                   "  peak_gflops, pct_peak, isa, batch, iterations, runs_ms (every run).\n"
                    "  SHUFFLENET_ISA=scalar|avx2|avx512 forces a kernel set.\n");
             return 0;
-        } else if ((v = sn_cli_opt(argc, argv, &i, "--model"))) model = v;
+        } else if ((v = sn_cli_opt(argc, argv, &i, "--model")))
+            model = v;
         else if ((v = sn_cli_opt(argc, argv, &i, "--batch")))
             batch = (int)sn_cli_int("--batch", v, 1, 1024);
         else if ((v = sn_cli_opt(argc, argv, &i, "--iterations")))
             iters = (int)sn_cli_int("--iterations", v, 1, 1000000);
         else if ((v = sn_cli_opt(argc, argv, &i, "--warmup")))
             warmup = (int)sn_cli_int("--warmup", v, 0, 1000000);
-        else if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
         else {
             fprintf(stderr, "shufflenet bench: unknown argument %s (see --help)\n", argv[i]);
             return 2;
@@ -61,6 +66,8 @@ int sn_cmd_bench(int argc, char **argv) {
     float *out = malloc((size_t)batch * I->num_classes * sizeof(float));
     double *t = malloc((size_t)iters * sizeof(double));
     for (size_t i = 0; i < isz * batch; i++) x[i] = (float)((i * 2654435761u >> 8) % 256);
+    /* The probe runs first: it also brings the core out of any idle clock state. */
+    double peak = sn_kernels_by_name("avx2") ? sn_fma_peak_gflops(200) : 0;
     for (int i = 0; i < warmup; i++) sn_engine_run(e, x, batch, out);
     int tty = !json && isatty(2);
     for (int i = 0; i < iters; i++) {
@@ -70,25 +77,32 @@ int sn_cmd_bench(int argc, char **argv) {
         if (tty) fprintf(stderr, "\r  run %d/%d: %.2f ms", i + 1, iters, t[i]);
     }
     if (tty) fprintf(stderr, "\r\033[K");
+    json_t *runs = json_array();
+    for (int i = 0; i < iters; i++) json_array_append_new(runs, json_real(t[i]));
     qsort(t, (size_t)iters, sizeof(double), cmp_d);
     double med = t[iters / 2], p10 = t[iters / 10], p90 = t[(iters * 9) / 10];
     double per = med / batch, gflops = 2.0 * (double)I->macs * batch / (med * 1e-3) / 1e9;
+    double pct = peak > 0 ? 100.0 * gflops / peak : 0;
     if (json) {
-        json_t *j = json_pack("{s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "isa",
-                              sn_isa_name(), "batch", batch, "iterations", iters,
-                              "ms_per_batch", med, "ms_per_image", per, "p10_ms_per_batch", p10,
-                              "p90_ms_per_batch", p90, "images_per_s", 1000.0 / per, "gflops",
-                              gflops, "mmacs", I->macs / 1e6);
+        json_t *j =
+            json_pack("{s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:o}", "isa",
+                      sn_isa_name(), "batch", batch, "iterations", iters, "ms_per_batch", med,
+                      "ms_per_image", per, "p10_ms_per_batch", p10, "p90_ms_per_batch", p90,
+                      "images_per_s", 1000.0 / per, "gflops", gflops, "mmacs", I->macs / 1e6,
+                      "peak_gflops", peak, "pct_peak", pct, "runs_ms", runs);
+        runs = NULL;
         char *s = json_dumps(j, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
         puts(s);
         free(s);
         json_decref(j);
     } else {
         printf("%s  g=%d width=%g batch=%d isa=%s: median %.3f ms/batch (p10 %.3f, p90 %.3f), "
-               "%.3f ms/image, %.1f images/s, %.1f GFLOP/s\n",
-               model, I->groups, I->width, batch, sn_isa_name(), med, p10, p90, per,
-               1000.0 / per, gflops);
+               "%.3f ms/image, %.1f images/s, %.1f GFLOP/s (%.0f%% of the measured %.1f "
+               "GFLOP/s FMA peak)\n",
+               model, I->groups, I->width, batch, sn_isa_name(), med, p10, p90, per, 1000.0 / per,
+               gflops, pct, peak);
     }
+    json_decref(runs);
     free(x);
     free(out);
     free(t);
