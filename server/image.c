@@ -221,13 +221,15 @@ static void jpeg_progress_cb(j_common_ptr cinfo) {
     }
 }
 
+/* Adobe CMYK/YCCK JPEGs store 255 - ink, so a channel's light is about C*K/255. The
+ * rounding is OpenCV's (k - ((255 - c) * k >> 8)), so pixels match cv2.imread exactly; a
+ * CMYK JPEG without the Adobe marker stores plain ink amounts and is inverted first. */
 static void cmyk_to_rgb(const uint8_t *in, uint8_t *out, int w, int inverted) {
     for (int x = 0; x < w; x++, in += 4, out += 3) {
-        /* Adobe stores 255 - ink, so a channel's light is C*K/255; plain CMYK is inverted */
         unsigned k = inverted ? in[3] : 255u - in[3];
         for (int c = 0; c < 3; c++) {
             unsigned v = inverted ? in[c] : 255u - in[c];
-            out[c] = (uint8_t)((v * k + 127) / 255);
+            out[c] = (uint8_t)(k - ((255u - v) * k >> 8));
         }
     }
 }
