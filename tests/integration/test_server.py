@@ -111,6 +111,10 @@ class Server:
                 self.p.kill()
                 self.p.wait()
                 raise AssertionError("server did not exit after signal")
+        text = self.logtext()
+        for mark in ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "runtime error:",
+                     "ERROR: LeakSanitizer"):
+            assert mark not in text, "sanitizer report in the server log:\n" + text[-6000:]
         return self.p.returncode
 
 
@@ -515,7 +519,8 @@ def t_disconnect_frees_slot(_S):
 
 def t_drain(_S):
     S2 = Server("--model", "g3=" + G3, "--workers", "1", "--max-batch", "2",
-                "--queue-size", "64", "--drain-timeout-ms", "60000")
+                "--queue-size", "64", "--drain-timeout-ms", "120000",
+                "--request-timeout-ms", "120000")
     data = sample("opencv_baboon.jpg")
     out = []
     lock = threading.Lock()
@@ -527,7 +532,7 @@ def t_drain(_S):
             r = (None, None, e)
         with lock:
             out.append(r)
-    threads = [threading.Thread(target=one) for _ in range(16)]
+    threads = [threading.Thread(target=one) for _ in range(10)]
     for t in threads:
         t.start()
     time.sleep(0.3 * SLOW)
