@@ -692,6 +692,7 @@ static void write_legacy(const net *t, const char *path, int wrap) {
 typedef struct {
     buf data, cd;
     int count;
+    int zip64; /* sizes and offsets in zip64 extra fields and records */
 } zipw;
 
 static void zip_add(zipw *z, const char *name, const void *p, size_t n) {
@@ -712,33 +713,57 @@ static void zip_add(zipw *z, const char *name, const void *p, size_t n) {
     le(&z->cd, 0, 8); /* versions, flags, method */
     le(&z->cd, 0, 4); /* time, date */
     le(&z->cd, crc, 4);
-    le(&z->cd, n, 4);
-    le(&z->cd, n, 4);
+    uint32_t big = z->zip64 ? 0xffffffffu : 0;
+    le(&z->cd, n | big, 4);
+    le(&z->cd, n | big, 4);
     le(&z->cd, strlen(name), 2);
-    le(&z->cd, 0, 8); /* extra, comment, disk, internal attrs */
-    le(&z->cd, 0, 4); /* external attrs */
-    le(&z->cd, off, 4);
+    le(&z->cd, z->zip64 ? 28 : 0, 2); /* extra */
+    le(&z->cd, 0, 6);                 /* comment, disk, internal attrs */
+    le(&z->cd, 0, 4);                 /* external attrs */
+    le(&z->cd, off | big, 4);
     put(&z->cd, name, strlen(name));
+    if (z->zip64) {
+        le(&z->cd, 1, 2);
+        le(&z->cd, 24, 2);
+        le(&z->cd, n, 8);
+        le(&z->cd, n, 8);
+        le(&z->cd, off, 8);
+    }
     z->count++;
 }
 
 static void zip_finish(zipw *z, const char *path) {
     uint32_t cdoff = (uint32_t)z->data.n;
     put(&z->data, z->cd.b, z->cd.n);
+    if (z->zip64) {
+        uint64_t eocd64 = z->data.n;
+        le(&z->data, 0x06064b50, 4);
+        le(&z->data, 44, 8);
+        le(&z->data, 0, 4); /* versions */
+        le(&z->data, 0, 8); /* disks */
+        le(&z->data, (uint64_t)z->count, 8);
+        le(&z->data, (uint64_t)z->count, 8);
+        le(&z->data, z->cd.n, 8);
+        le(&z->data, cdoff, 8);
+        le(&z->data, 0x07064b50, 4);
+        le(&z->data, 0, 4);
+        le(&z->data, eocd64, 8);
+        le(&z->data, 1, 4);
+    }
     le(&z->data, 0x06054b50, 4);
     le(&z->data, 0, 4);
-    le(&z->data, (uint64_t)z->count, 2);
-    le(&z->data, (uint64_t)z->count, 2);
-    le(&z->data, z->cd.n, 4);
-    le(&z->data, cdoff, 4);
+    le(&z->data, z->zip64 ? 0xffff : (uint64_t)z->count, 2);
+    le(&z->data, z->zip64 ? 0xffff : (uint64_t)z->count, 2);
+    le(&z->data, z->zip64 ? 0xffffffffu : z->cd.n, 4);
+    le(&z->data, z->zip64 ? 0xffffffffu : cdoff, 4);
     le(&z->data, 0, 2);
     spit(path, z->data.b, z->data.n);
     free(z->data.b);
     free(z->cd.b);
 }
 
-static void write_zip(const net *t, const char *path, const char *prefix, int wrap) {
-    zipw z = {0};
+static void write_zip(const net *t, const char *path, const char *prefix, int wrap, int zip64) {
+    zipw z = {.zip64 = zip64};
     buf p = {0};
     char name[128];
     net_pickle(t, &p, wrap);
@@ -787,20 +812,27 @@ static void check_net(const net *t, const char *path, const int *ch, const int *
 Test(convert, handmade_checkpoints_both_layouts_and_containers) {
     make_tmpdir();
     const int ch[3] = {16, 32, 64}, rep[3] = {1, 3, 2};
+    /* variant: container, {'state_dict': ...} wrapper, 'module.' prefix */
+    const struct {
+        const char *container, *zip_prefix;
+        int wrap, module, zip64;
+    } variants[] = {
+        {"legacy", NULL, 0, 0, 0},     {"legacy", NULL, 1, 1, 0},   {"zip", "archive", 0, 1, 0},
+        {"zip", "deep/er/n", 1, 0, 0}, {"zip", "archive", 1, 1, 1},
+    };
     for (int mm = 0; mm < 2; mm++) {
-        for (int variant = 0; variant < 4; variant++) {
+        for (size_t v = 0; v < sizeof variants / sizeof *variants; v++) {
             net t;
-            int wrap = variant & 1;
-            make_net(&t, mm, variant & 2 ? "module." : "", 2, 8, ch, rep, mm);
-            const char *in = tmp(variant < 2 ? "n.pth.tar" : "n.pth");
-            if (variant < 2)
-                write_legacy(&t, in, wrap);
+            make_net(&t, mm, variants[v].module ? "module." : "", 2, 8, ch, rep, mm);
+            const char *in = tmp("n.pth");
+            if (!variants[v].zip_prefix)
+                write_legacy(&t, in, variants[v].wrap);
             else
-                write_zip(&t, in, variant == 2 ? "archive" : "deep/er/n", wrap);
+                write_zip(&t, in, variants[v].zip_prefix, variants[v].wrap, variants[v].zip64);
             sn_convert_summary s;
             convert_ok(in, tmp("n.safetensors"), NULL, &s);
             cr_expect_str_eq(s.layout, mm ? "mmpretrain" : "megvii");
-            cr_expect_str_eq(s.container, variant < 2 ? "legacy" : "zip");
+            cr_expect_str_eq(s.container, variants[v].container);
             cr_expect_eq(s.fc_bias, mm);
             cr_expect_eq(s.synthetic, 0);
             cr_expect_str_eq(s.width, "0.08"); /* 16 / 200 (Table 1, g=2) */
