@@ -30,6 +30,12 @@ static inline V vload_n(const float *p, int lo, int hi, float fill) {
     return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
 }
 
+static inline V vload_bits(const float *p, unsigned bits) {
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    __m256i m = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)bits), bit), bit);
+    return _mm256_maskload_ps(p, m);
+}
+
 static inline void vstore_n(float *p, V v, int n) {
     _mm256_maskstore_ps(p, lanes(0, n), v);
 }

@@ -27,6 +27,10 @@ static inline V vload_n(const float *p, int lo, int hi, float fill) {
     return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), lanes(lo, hi), p);
 }
 
+static inline V vload_bits(const float *p, unsigned bits) {
+    return _mm512_maskz_loadu_ps((__mmask16)bits, p);
+}
+
 static inline void vstore_n(float *p, V v, int n) {
     _mm512_mask_storeu_ps(p, lanes(0, n), v);
 }

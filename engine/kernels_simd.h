@@ -7,6 +7,7 @@
  *   vset1(x) vload(p) vstore(p,v) vfma(a,b,c)=a*b+c vadd vmax vmul
  *   vload_n(p, lo, hi, fill)   lanes [lo,hi) from p[lane], the others = fill; lanes outside
  *                              [lo,hi) are never touched in memory
+ *   vload_bits(p, bits)        lanes whose bit is set in bits from p[lane], the others 0
  *   vstore_n(p, v, n)          stores lanes [0,n)
  *   vdeint(a, b, &ev, &od)     even and odd elements of the 2*VL floats a:b
  *   vhsum(v)                   sum of the lanes
@@ -44,24 +45,26 @@ static void pack_pw(const float *w, int M, int K, float *packed) {
     }
 }
 
-/* One micro-tile: mr rows x NR columns (tail: nc < NR columns). */
+/* One micro-tile: mr rows x NR columns. tail 0: all NR columns; 1: nc < NR columns; 2: nc <=
+ * VL columns (one vector, the second accumulator row is left out). */
 static AI void pw_tile(const int mr, const int tail, int K, const float *in, size_t ld,
                        const float *w, const float *bias, float *out, size_t out_ld,
                        const float *res, size_t res_ld, int relu, int nc) {
     V acc0[MRMAX], acc1[MRMAX];
+    const int two = tail != 2;
 #pragma GCC unroll 16
     for (int i = 0; i < mr; i++) acc0[i] = acc1[i] = vset1(bias[i]);
     int n0 = tail ? imin(nc, VL) : VL, n1 = tail ? imax(nc - VL, 0) : VL;
     for (int k = 0; k < K; k++) {
         const float *ip = in + (size_t)k * ld;
         V a0 = tail ? vload_n(ip, 0, n0, 0.0f) : vload(ip);
-        V a1 = tail ? vload_n(ip + VL, 0, n1, 0.0f) : vload(ip + VL);
+        V a1 = tail == 1 ? vload_n(ip + VL, 0, n1, 0.0f) : tail ? a0 : vload(ip + VL);
         const float *wk = w + (size_t)k * mr;
 #pragma GCC unroll 16
         for (int i = 0; i < mr; i++) {
             V b = vset1(wk[i]);
             acc0[i] = vfma(b, a0, acc0[i]);
-            acc1[i] = vfma(b, a1, acc1[i]);
+            if (two) acc1[i] = vfma(b, a1, acc1[i]);
         }
     }
     V zero = vset1(0.0f);
@@ -71,15 +74,15 @@ static AI void pw_tile(const int mr, const int tail, int K, const float *in, siz
         if (res) {
             const float *r = res + (size_t)i * res_ld;
             acc0[i] = vadd(acc0[i], tail ? vload_n(r, 0, n0, 0.0f) : vload(r));
-            acc1[i] = vadd(acc1[i], tail ? vload_n(r + VL, 0, n1, 0.0f) : vload(r + VL));
+            if (two) acc1[i] = vadd(acc1[i], tail ? vload_n(r + VL, 0, n1, 0.0f) : vload(r + VL));
         }
         if (relu) {
             acc0[i] = vmax(acc0[i], zero);
-            acc1[i] = vmax(acc1[i], zero);
+            if (two) acc1[i] = vmax(acc1[i], zero);
         }
         if (tail) {
             vstore_n(o, acc0[i], n0);
-            vstore_n(o + VL, acc1[i], n1);
+            if (two) vstore_n(o + VL, acc1[i], n1);
         } else {
             vstore(o, acc0[i]);
             vstore(o + VL, acc1[i]);
@@ -101,6 +104,11 @@ typedef void (*pw_tile_fn)(int K, const float *in, size_t ld, const float *w, co
                             float *out, size_t out_ld, const float *res, size_t res_ld, int relu,  \
                             int nc) {                                                              \
         pw_tile(R, 1, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc);                     \
+    }                                                                                              \
+    static void pw_half_##R(int K, const float *in, size_t ld, const float *w, const float *bias,  \
+                            float *out, size_t out_ld, const float *res, size_t res_ld, int relu,  \
+                            int nc) {                                                              \
+        pw_tile(R, 2, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc);                     \
     }
 PW_TILE(1)
 PW_TILE(2)
@@ -121,11 +129,16 @@ static const pw_tile_fn pw_full[MRMAX + 1] = {
 static const pw_tile_fn pw_tail[MRMAX + 1] = {
     NULL,      pw_tail_1, pw_tail_2, pw_tail_3,  pw_tail_4,  pw_tail_5, pw_tail_6,
     pw_tail_7, pw_tail_8, pw_tail_9, pw_tail_10, pw_tail_11, pw_tail_12};
+static const pw_tile_fn pw_half[MRMAX + 1] = {
+    NULL,      pw_half_1, pw_half_2, pw_half_3,  pw_half_4,  pw_half_5, pw_half_6,
+    pw_half_7, pw_half_8, pw_half_9, pw_half_10, pw_half_11, pw_half_12};
 #else
 static const pw_tile_fn pw_full[MRMAX + 1] = {NULL,      pw_full_1, pw_full_2, pw_full_3,
                                               pw_full_4, pw_full_5, pw_full_6};
 static const pw_tile_fn pw_tail[MRMAX + 1] = {NULL,      pw_tail_1, pw_tail_2, pw_tail_3,
                                               pw_tail_4, pw_tail_5, pw_tail_6};
+static const pw_tile_fn pw_half[MRMAX + 1] = {NULL,      pw_half_1, pw_half_2, pw_half_3,
+                                              pw_half_4, pw_half_5, pw_half_6};
 #endif
 
 static void pw(const sn_pw_args *a) {
@@ -133,7 +146,7 @@ static void pw(const sn_pw_args *a) {
     size_t P = a->P, ld = a->out_ld;
     for (size_t p = 0; p < P; p += NR) {
         int nc = P - p < NR ? (int)(P - p) : NR;
-        const pw_tile_fn *fn = nc == NR ? pw_full : pw_tail;
+        const pw_tile_fn *fn = nc == NR ? pw_full : nc > VL ? pw_tail : pw_half;
         int m0 = 0;
         for (int b = 0; b < nb; b++) {
             int mr = base + (b < extra);
@@ -180,7 +193,52 @@ static AI void taps_s2(const float *row, int W, int x0, float fill, V *l, V *c, 
 
 /* ---- depthwise 3x3 ---------------------------------------------------------------------- */
 
+/* Stride 1 on planes of up to DW_FLAT_CHUNKS vectors: each plane is walked flat, VL outputs
+ * at a time whatever the row width (7x7 and 14x14 planes fill the lanes), with the validity
+ * of each of the 9 taps per chunk precomputed as lane bitmasks (padding and the plane's end). */
+#define DW_FLAT_CHUNKS 512
+
+static void dw_s1_flat(const sn_dw_args *a) {
+    const int H = a->H, W = a->W, HW = H * W, nch = (HW + VL - 1) / VL;
+    unsigned mk[DW_FLAT_CHUNKS][9];
+    for (int ch = 0; ch < nch; ch++)
+        for (int t = 0; t < 9; t++) {
+            unsigned bits = 0;
+            for (int j = 0; j < VL; j++) {
+                int q = ch * VL + j, y = q / W + t / 3 - 1, x = q % W + t % 3 - 1;
+                if (q < HW && y >= 0 && y < H && x >= 0 && x < W) bits |= 1u << j;
+            }
+            mk[ch][t] = bits;
+        }
+    for (int c = 0; c < a->C; c++) {
+        const float *wc = a->w + 9 * c;
+        V k[9];
+        for (int j = 0; j < 9; j++) k[j] = vset1(wc[j]);
+        V bias = vset1(a->bias[c]);
+        int oc = a->dst ? a->dst[c] : c;
+        for (int i = 0; i < a->n; i++) {
+            const float *src = a->in + (size_t)c * a->in_ld + (size_t)i * HW;
+            float *dst = a->out + (size_t)oc * a->out_ld + (size_t)i * HW;
+            for (int ch = 0; ch < nch; ch++) {
+                const float *p = src + ch * VL;
+                V acc = bias;
+#pragma GCC unroll 9
+                for (int t = 0; t < 9; t++)
+                    acc = vfma(k[t], vload_bits(p + (t / 3 - 1) * W + t % 3 - 1, mk[ch][t]), acc);
+                if (ch * VL + VL <= HW)
+                    vstore(dst + ch * VL, acc);
+                else
+                    vstore_n(dst + ch * VL, acc, HW - ch * VL);
+            }
+        }
+    }
+}
+
 static void dw(const sn_dw_args *a) {
+    if (a->stride == 1 && a->H * a->W <= DW_FLAT_CHUNKS * VL) {
+        dw_s1_flat(a);
+        return;
+    }
     const int H = a->H, W = a->W, Ho = a->Ho, Wo = a->Wo, s = a->stride;
     for (int c = 0; c < a->C; c++) {
         const float *wc = a->w + 9 * c;

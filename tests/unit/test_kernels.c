@@ -140,8 +140,8 @@ static void check_stem(const sn_kernels *k, int C, int n, int S) {
 }
 
 Test(kernels, dw_pools_stem_match_scalar) {
-    static const int sizes[][2] = {{1, 1},  {2, 3},   {5, 5},   {7, 7},  {14, 14},
-                                   {17, 9}, {28, 28}, {33, 35}, {8, 40}, {56, 56}};
+    static const int sizes[][2] = {{1, 1},   {2, 3},   {5, 5},  {7, 7},   {14, 14}, {17, 9},
+                                   {28, 28}, {33, 35}, {8, 40}, {56, 56}, {100, 90}};
     for (int t = 0; t < 2; t++) {
         const sn_kernels *k = sn_kernels_by_name(simd_names[t]);
         if (!k) continue;
