@@ -348,10 +348,9 @@ static enum MHD_Result finish_classify(req *r, struct MHD_Connection *c) {
         if (j->status == SN_JOB_TIMEOUT)
             return send_error(r, c, 504, "timeout",
                               "the request's deadline passed while it was queued");
-        if (j->status == SN_JOB_DISCONNECTED) {
-            r->status = 499; /* nobody is listening; MHD drops the connection */
-            return send_error(r, c, 503, "overloaded", "client went away");
-        }
+        if (j->status == SN_JOB_DISCONNECTED) /* nobody is listening (nginx's 499) */
+            return send_error(r, c, 499, "client_closed_request",
+                              "the client closed the connection while queued");
         if (j->status == SN_JOB_IMAGE_ERROR) {
             int status;
             const char *code = img_code(j->img_status, &status);
