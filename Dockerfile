@@ -49,7 +49,8 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libjpeg62-turbo libpng16-16 libjansson4 libmicrohttpd12 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+ && groupadd --system --gid 10001 shufflenet \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin shufflenet \
  && mkdir -p /models /usr/share/shufflenet/models
 COPY --from=build /src/build/shufflenet-server /src/build/shufflenet /usr/local/bin/

@@ -189,4 +189,13 @@ fuzz: check-deps build/shufflenet
 	@$(MAKE) --no-print-directory SANITIZE=fuzz fuzz-build
 	SN_SHARED=$(SHARED) tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
 
+# ---- docker (docker/README-docker.md) ---------------------------------------------------
+# docker: build the image (with no daemon here, a private one; saved to build/*.tar).
+# docker-test: build, run and check it, then the compose stack; tears everything down.
+.PHONY: docker docker-test
+docker:
+	docker/build.sh
+docker-test:
+	SN_SHARED=$(SHARED) docker/test.sh
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

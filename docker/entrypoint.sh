@@ -49,6 +49,11 @@ for dir in "$models" "$baked"; do
     exec "$server" "$@"
 done
 
-echo "shufflenet-entrypoint: no models in $models (mount a volume there) nor baked in;" \
-    "starting with SYNTHETIC weights" >&2
+cat >&2 <<EOF
+##################################################################################
+## WARNING: no models in $models (mount a volume there) and none baked in.
+## Serving SYNTHETIC weights: every answer is meaningless and says
+## "weights": "synthetic". See "Run with Docker" in README.md.
+##################################################################################
+EOF
 exec "$server" --synth "${SHUFFLENET_SYNTH_DEFAULT:-shufflenet-g3-0.5x=3:0.5}" "$@"
