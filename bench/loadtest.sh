@@ -46,6 +46,30 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$OUT"
 
+# ---- plots -------------------------------------------------------------------------------
+# plot_csv CSV: PNGs from a results CSV (model rows in order; saturation rows give the bars,
+# open-loop rows give one line per model). LOADTEST_PLOT_ONLY=1 just re-plots results/.
+plot_csv() {
+    local n
+    n=$(awk -F, -v dir="$TMP" '
+        NR == 1 { next }
+        $5 == "saturation" {
+            if ($16 < 1) next
+            n++; printf "\"%s\" %s\n", $1, $16 > (dir "/saturation.dat")
+            printf " \"g=%s, %sx (%s)\"", $2, $3, $4 > (dir "/titles")
+            file[$1] = dir "/model" n ".dat"; next
+        }
+        ($1 in file) { print $7, $18, $20, $16 > file[$1] }
+        END { print n + 0 }' "$1")
+    [ "$n" -gt 0 ] || die "no model answered; nothing to plot"
+    gnuplot -e "dir='$TMP'; out='$OUT'; n=$n; titles='$(cat "$TMP/titles")'" bench/plot.gp
+    say "wrote $OUT/latency-p50-vs-load.png $OUT/latency-p99-vs-load.png $OUT/max-throughput-vs-groups.png"
+}
+if [ "${LOADTEST_PLOT_ONLY:-0}" = 1 ]; then
+    plot_csv "$OUT/latency-vs-groups.csv"
+    exit 0
+fi
+
 # ---- the request body ------------------------------------------------------------------
 IMG=${LOADTEST_IMAGE:-$SHARED/images/caffe_cat.jpg}
 if [ ! -f "$IMG" ]; then
@@ -120,13 +144,9 @@ lg() {
 : > "$TMP/csv"
 col() { echo "$1" | awk -F, -v c="$2" '{print $c}'; } # loadgen CSV: 11 = ok_rps, 13 = p50_ms, 15 = p99_ms
 
-i=0
-: > "$TMP/saturation.dat"
-titles=
 for m in "${MODELS[@]}"; do
     set -- $m
     name=$1 groups=$2 width=$3 weights=$4
-    i=$((i + 1))
     lg --model "$name" --connections "$CONNS" --duration 1 >/dev/null # warm-up
     row=$(lg --model "$name" --connections "$CONNS" --duration "$SAT_S")
     sat=$(col "$row" 11)
@@ -136,28 +156,14 @@ for m in "${MODELS[@]}"; do
         say "$name: no successful responses; skipping its open-loop steps"
         continue
     fi
-    printf '"%s" %s\n' "$name" "$sat" >> "$TMP/saturation.dat"
-    titles="$titles \"g=$groups, ${width}x ($weights)\""
-    : > "$TMP/model$i.dat"
     for p in $STEPS; do
         rate=$(python3 -c "print(round($sat * $p / 100, 3))")
         row=$(lg --model "$name" --rate "$rate" --poisson --duration "$STEP_S")
         echo "$name,$groups,$width,$weights,$p,$row" >> "$TMP/csv"
-        echo "$rate $(col "$row" 13) $(col "$row" 15) $(col "$row" 11)" >> "$TMP/model$i.dat"
         say "$name: $p% = $rate req/s offered -> p50 $(col "$row" 13) ms, p99 $(col "$row" 15) ms, errors $(col "$row" 9)"
     done
 done
 mv "$TMP/csv" "$CSV"
 say "wrote $CSV"
 
-# Models that were skipped leave gaps in the numbering: renumber the .dat files.
-n=0
-for k in $(seq "$i"); do
-    if [ -s "$TMP/model$k.dat" ]; then
-        n=$((n + 1))
-        [ "$k" = "$n" ] || mv "$TMP/model$k.dat" "$TMP/model$n.dat"
-    fi
-done
-[ "$n" -gt 0 ] || die "no model answered; nothing to plot (server log: see above)"
-gnuplot -e "dir='$TMP'; out='$OUT'; n=$n; titles='${titles# }'" bench/plot.gp
-say "wrote $OUT/latency-p50-vs-load.png $OUT/latency-p99-vs-load.png $OUT/max-throughput-vs-groups.png"
+plot_csv "$CSV"

@@ -22,15 +22,13 @@ set xrange [0:*]
 
 set output out."/latency-p50-vs-load.png"
 set title "Median (p50) latency vs offered load, per group count"
-set ylabel "p50 latency (ms, from intended send time)"
-set yrange [0:*]
+set ylabel "p50 latency (ms, log scale, from intended send time)"
+set logscale y
 plot for [i=1:n] sprintf("%s/model%d.dat", dir, i) using 1:2 with linespoints ls i title word(titles, i)
 
 set output out."/latency-p99-vs-load.png"
 set title "Tail (p99) latency vs offered load, per group count"
 set ylabel "p99 latency (ms, log scale, from intended send time)"
-set logscale y
-set yrange [*:*]
 plot for [i=1:n] sprintf("%s/model%d.dat", dir, i) using 1:3 with linespoints ls i title word(titles, i)
 unset logscale y
 
