@@ -80,7 +80,8 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
             const sn_unit *U = &m->units[u];
             size_t in = (size_t)U->cin * U->h * U->h;
             size_t out = (size_t)(U->stride == 2 ? U->cin + U->outs : U->outs) * U->ho * U->ho;
-            act[s] = maxz(act[s], maxz(in, out));
+            /* the first unit of stages 3, 4 reads the whole-batch buffer, not the tile's */
+            act[s] = maxz(act[s], s > 0 && r == 0 ? out : maxz(in, out));
             mid[s] = maxz(mid[s], (size_t)U->mid * U->h * U->h);
             if (r == I->stage_repeats[s] - 1 && s < I->num_stages - 1) bnd = maxz(bnd, out);
         }
@@ -88,7 +89,8 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
     e->first_unit[I->num_stages] = u;
     size_t nx = 0, na = 0;
     for (int s = 0; s < I->num_stages; s++) {
-        size_t per = 4 * (2 * act[s] + 2 * mid[s]);
+        /* A tile's working set: X (and Y in stage 2, whose input is a tile buffer), A, B. */
+        size_t per = 4 * ((s == 0 ? 2 : 1) * act[s] + 2 * mid[s]);
         int tl = forced[s] > 0 ? forced[s] : (int)(TILE_BUDGET / per);
         if (tl < 1) tl = 1;
         if (tl > max_batch) tl = max_batch;

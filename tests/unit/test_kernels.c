@@ -163,7 +163,7 @@ Test(kernels, pool_and_fc_match_scalar) {
         for (int C = 1; C < 40; C += 7)
             for (int n = 1; n <= 9; n += 4) {
                 int HW = 1 + C % 50;
-                float *in = rnd((size_t)C * n * HW + 5), f0[400], f1[400];
+                float *in = rnd((size_t)C * (n * HW + 1)), f0[400], f1[400];
                 sn_kernels_scalar.global_avgpool(in, (size_t)n * HW + 1, C, n, HW, f0);
                 k->global_avgpool(in, (size_t)n * HW + 1, C, n, HW, f1);
                 expect_close(f1, f0, (size_t)C * n, 1e-5, "global_avgpool");
