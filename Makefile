@@ -84,7 +84,7 @@ $(BUILD)/libshufflenet.a: $(ENGINE_OBJ)
 $(BUILD)/shufflenet: $(BUILD)/obj/tools/shufflenet.o $(TOOLS_OBJ) $(SHARED_OBJ) $(BUILD)/libshufflenet.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(IMG_LIBS) $(JSON_LIBS) $(LDLIBS_BASE)
 
-$(BUILD)/shufflenet-server: $(SERVER_OBJ) $(SHARED_OBJ) $(BUILD)/libshufflenet.a
+$(BUILD)/shufflenet-server: $(SERVER_OBJ) $(SHARED_OBJ) $(BUILD)/obj/tools/synth.o $(BUILD)/libshufflenet.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(HTTP_LIBS) $(IMG_LIBS) $(JSON_LIBS) $(LDLIBS_BASE)
 
 $(BUILD)/shufflenet-loadgen: $(call obj,$(LOADGEN_SRC))

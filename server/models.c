@@ -1,60 +1,23 @@
 /* models.c - loading the configured models. A file model is loaded with sn_model_load; a
- * synthetic one is written by the `shufflenet synth` tool (found next to this binary, or
- * $SHUFFLENET_CLI) into a temporary file, loaded and the file removed. */
+ * synthetic one is written by sn_synth_model (tools/synth.c, linked in) into a temporary
+ * file, hashed, loaded and the file removed. */
 #include "models.h"
 
 #include <errno.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sha256.h"
+#include "synth.h"
 
-static int find_cli(char *out, size_t cap) {
-    const char *env = getenv("SHUFFLENET_CLI");
-    if (env && *env) {
-        snprintf(out, cap, "%s", env);
-        return access(out, X_OK);
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return -1;
-    self[n] = 0;
-    snprintf(out, cap, "%s/shufflenet", dirname(self));
-    return access(out, X_OK);
-}
-
-static int run_synth(const sn_model_conf *mc, const char *dst, char *err, size_t errlen) {
-    char cli[PATH_MAX + 16], g[16], w[32], s[16];
-    if (find_cli(cli, sizeof cli) < 0) {
-        snprintf(err, errlen,
-                 "model \"%s\": synthetic weights need the shufflenet tool next to "
-                 "the server or in SHUFFLENET_CLI",
-                 mc->name);
-        return -1;
-    }
-    snprintf(g, sizeof g, "%d", mc->synth_groups);
-    snprintf(w, sizeof w, "%g", mc->synth_width);
-    snprintf(s, sizeof s, "%d", mc->synth_seed);
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(err, errlen, "model \"%s\": fork: %s", mc->name, strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        execl(cli, cli, "synth", "--groups", g, "--width", w, "--seed", s, "-o", dst, (char *)NULL);
-        _exit(127);
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        snprintf(err, errlen, "model \"%s\": `%s synth --groups %s --width %s` failed", mc->name,
-                 cli, g, w);
+static int make_synth(const sn_model_conf *mc, const char *dst, char *err, size_t errlen) {
+    char serr[SN_ERRLEN];
+    if (sn_synth_model(mc->synth_groups, mc->synth_width, (uint64_t)(unsigned)mc->synth_seed, dst,
+                       serr, sizeof serr) != 0) {
+        snprintf(err, errlen, "model \"%s\": synthetic weights (groups %d, width %g): %s", mc->name,
+                 mc->synth_groups, mc->synth_width, serr);
         return -1;
     }
     return 0;
@@ -72,7 +35,7 @@ static int load_one(const sn_model_conf *mc, sn_served *out, char *err, size_t e
             return -1;
         }
         close(fd);
-        if (run_synth(mc, tmp, err, errlen) < 0) {
+        if (make_synth(mc, tmp, err, errlen) < 0) {
             unlink(tmp);
             return -1;
         }

@@ -1,5 +1,5 @@
 /* models.h - the models the server serves: loaded from safetensors files, or synthesised
- * with the `shufflenet synth` tool, each with its name, origin and file digest. */
+ * in process with sn_synth_model, each with its name, origin and file digest. */
 #ifndef SN_MODELS_H
 #define SN_MODELS_H
 
