@@ -38,10 +38,11 @@ for k in sys.argv[2].split('.'): d=d.get(k, 0) if isinstance(d, dict) else 0
 print(d)" "$1" "$2"; }
 
 start_stub() { # start_stub ARGS...: sets stub_pid and PORT
+    rm -f "$TMP/stub.out" # else a fast reader could see the previous stub's port
     "$STUB" "$@" > "$TMP/stub.out" 2>&1 &
     stub_pid=$!
     for _ in $(seq 50); do
-        PORT=$(awk '/^port/{print $2}' "$TMP/stub.out")
+        PORT=$(awk '/^port/{print $2}' "$TMP/stub.out" 2>/dev/null)
         [ -n "$PORT" ] && return 0
         sleep 0.05
     done
@@ -88,8 +89,10 @@ op99=$(j "$TMP/open_stall.json" p99_ms); cp99=$(j "$TMP/closed_stall.json" p99_m
 cmax=$(j "$TMP/closed_stall.json" max_ms)
 echo "     1 s stall: open-loop p99 $op99 ms; closed-loop p99 $cp99 ms (max $cmax ms)"
 check "open-loop p99 shows the stall (>= 800 ms)" "$op99 >= 800"
-check "closed-loop p99 hides it (< 100 ms)" "$cp99 < 100"
+check "closed-loop p99 hides it (< 250 ms, a quarter of the stall)" "$cp99 < 250"
 check "closed-loop max still saw the stalled requests (>= 950 ms)" "$cmax >= 950"
+check "stall runs without errors" \
+    "$(j "$TMP/open_stall.json" errors) + $(j "$TMP/closed_stall.json" errors) == 0"
 
 # ---- closed-loop throughput against wrk on the same endpoint -----------------------------
 if command -v wrk >/dev/null; then
