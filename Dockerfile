@@ -61,11 +61,14 @@ COPY docker/entrypoint.sh /usr/local/bin/shufflenet-entrypoint
 RUN ! ldd /usr/local/bin/shufflenet-server /usr/local/bin/shufflenet | grep 'not found'
 
 ENV SHUFFLENET_LISTEN=0.0.0.0:8080
+# Relative model paths in a config file resolve from /, so the project's
+# config/shufflenet-server.json ("models/...") finds the models volume as it is.
+WORKDIR /
 USER shufflenet:shufflenet
 VOLUME ["/models"]
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD ["/usr/local/bin/shufflenet-server", "--healthcheck", "http://127.0.0.1:8080/readyz"]
+  CMD ["/usr/local/bin/shufflenet-server", "--healthcheck"]
 # docker stop sends SIGTERM: the server (PID 1 via exec) stops accepting, finishes what it
 # admitted and exits 0. Give it longer than drain_timeout_ms with docker stop -t if needed.
 STOPSIGNAL SIGTERM

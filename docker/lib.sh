@@ -34,6 +34,7 @@ sn_need_packages() {
     # shellcheck disable=SC2086 # a list of names
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
         $missing >/dev/null
+    hash -r 2>/dev/null || true # the new docker client, not one found before
 }
 
 # Sets DOCKER_HOST to a daemon that answers; starts a private one under a temporary

@@ -54,7 +54,7 @@ cleanup() {
         compose down -v --remove-orphans >/dev/null 2>&1
     fi
     if [ -n "${DOCKER_HOST:-}${SN_DOCKER_DIR:-}" ] || docker version >/dev/null 2>&1; then
-        for c in "$NAME" "$NAME-bake" "$NAME-drain"; do docker rm -f "$c" >/dev/null 2>&1; done
+        for c in "$NAME" "$NAME-bake" "$NAME-cfg"; do docker rm -f "$c" >/dev/null 2>&1; done
         # On someone's own daemon, take back the test tags too.
         [ -n "$SN_DOCKER_DIR" ] || docker rmi "$IMAGE" "$BAKED" >/dev/null 2>&1
     fi
@@ -212,6 +212,21 @@ sn_log "drain: $n slow uploads in flight (server counted ${inflight:-?} in fligh
 docker logs "$NAME" 2>&1 | grep -q 'drained' || fail "no drain in the server's log"
 pass "docker stop drained: exit 0, $answered/$n in-flight requests answered, $stop_s s"
 docker rm "$NAME" >/dev/null
+
+# ---- a config file in the volume, and an environment override -------------------------
+mkdir -p "$scratch/cfg"
+cp "$scratch/models/g3.safetensors" "$scratch/cfg/"
+printf '{"models": {"fromcfg": {"path": "/models/g3.safetensors"}}, "max_batch": 2}\n' \
+    >"$scratch/cfg/shufflenet-server.json"
+chmod -R a+rX "$scratch/cfg"
+docker run -d --name "$NAME-cfg" -p 127.0.0.1::8080 -v "$scratch/cfg:/models:ro" \
+    -e SHUFFLENET_MAX_BATCH=4 "$IMAGE" >/dev/null
+caddr=$(host_port "$NAME-cfg" 8080)
+wait_until 30 "config image never ready" ready "$caddr"
+[ "$(http_code "http://$caddr/v1/models/fromcfg")" = 200 ] || fail "model of /models/shufflenet-server.json not served"
+grep -q '"max_batch": *4' "$scratch/body" || fail "SHUFFLENET_MAX_BATCH=4 not applied: $(cat "$scratch/body")"
+pass "/models/shufflenet-server.json is used; SHUFFLENET_MAX_BATCH overrides it"
+docker rm -f "$NAME-cfg" >/dev/null
 
 # ---- a model baked in with --build-arg MODEL ---------------------------------------------
 [ -d models ] || made_models_dir=1
