@@ -9,7 +9,7 @@
 #   DOCKER_HOST=unix://... docker/base-images.sh [CACHE_DIR]
 #
 # CACHE_DIR (default build/docker-cache) keeps the debootstrap tarball between runs.
-# Images already present in the daemon are kept as they are.
+# Images already present in the daemon are kept as they are. SN_NO_PROMETHEUS=1: only Debian.
 set -eu
 PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
@@ -92,7 +92,7 @@ have_image debian:$suite || docker tag debian:$suite-slim debian:$suite
 # prom/prometheus stand-in: Debian's package behind the official image's interface
 # (ENTRYPOINT /bin/prometheus, config /etc/prometheus/prometheus.yml, data /prometheus,
 # user nobody, port 9090).
-if ! have_image "prom/prometheus:$prom_tag"; then
+if [ "${SN_NO_PROMETHEUS:-0}" != 1 ] && ! have_image "prom/prometheus:$prom_tag"; then
     echo "base-images: building prom/prometheus:$prom_tag from Debian's prometheus package"
     DOCKER_BUILDKIT=0 docker build -q --network host -t "prom/prometheus:$prom_tag" \
         -f "$here/prometheus-standin.Dockerfile" "$here/empty-context" >/dev/null

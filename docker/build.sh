@@ -17,6 +17,7 @@ image=${IMAGE:-shufflenet-serve:latest}
 trap sn_docker_down EXIT
 trap 'exit 130' INT TERM
 sn_need_packages
+export SN_NO_PROMETHEUS=1 # the image needs the Debian base only
 sn_docker_up build/docker-cache
 t0=$(date +%s)
 sn_docker_build "$image" "$@"
