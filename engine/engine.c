@@ -5,15 +5,16 @@
  * channel c of image i starts at base + c*ld + i*H*W, so images i0.. of a batch tensor are the
  * view (base + i0*H*W, ld) and every kernel runs on any contiguous run of images.
  *
- * Batch tiling: each stage s runs the batch in tiles of tile[s] images, chosen so that a
- * tile's activations stay in L2 (the later stages have smaller planes, so larger tiles, which
- * also widen their GEMMs). Inside a tile four buffers suffice: X and Y hold the unit
- * input/output (stride-1 units update X in place through the residual epilogue; stride-2
- * units write avgpool(X) and the branch into the two channel slices of Y, then swap), A holds
- * the first 1x1's output and B the depthwise output, already shuffled. The first unit of a
- * stage reads its input straight from the whole-batch buffer the previous stage wrote, and
- * the last unit of a stage writes its output straight into the next whole-batch buffer (the
- * two alternate), so the tiling costs no copies. */
+ * Batch tiling: each stage s runs tile[s] images at a time, chosen so that a tile's
+ * activations stay in L2 (the later stages have smaller planes, so larger tiles, which also
+ * widen their GEMMs and reuse their weights more). The tiles nest: to run stage s on a tile,
+ * the stages below run tile[s-1] images at a time until the tile's input is complete, so a
+ * stage boundary buffer holds one tile of the next stage, not the whole batch. Inside a tile
+ * four buffers suffice: X and Y hold the unit input/output (stride-1 units update X in place
+ * through the residual epilogue; stride-2 units write avgpool(X) and the branch into the two
+ * channel slices of Y, then swap), A holds the first 1x1's output and B the depthwise output,
+ * already shuffled. The first unit of a stage reads its input straight from the boundary
+ * buffer and the last unit writes straight into the next one, so the tiling costs no copies. */
 #include "model.h"
 
 #include <stdio.h>
@@ -70,7 +71,7 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
     }
     /* Per-image floats of each stage's largest activation (X/Y) and bottleneck (A/B), and of
      * each stage's output (the whole-batch boundary buffers). */
-    size_t act[SN_MAX_STAGES] = {0}, mid[SN_MAX_STAGES] = {0}, bnd = 0;
+    size_t act[SN_MAX_STAGES] = {0}, mid[SN_MAX_STAGES] = {0}, bnd[SN_MAX_STAGES] = {0};
     act[0] = (size_t)I->stem_channels * m->pool_hw * m->pool_hw;
     mid[0] = (size_t)I->stem_channels * m->stem_hw * m->stem_hw; /* the stem output lives in A */
     int u = 0;
@@ -83,7 +84,7 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
             /* the first unit of stages 3, 4 reads the whole-batch buffer, not the tile's */
             act[s] = maxz(act[s], s > 0 && r == 0 ? out : maxz(in, out));
             mid[s] = maxz(mid[s], (size_t)U->mid * U->h * U->h);
-            if (r == I->stage_repeats[s] - 1 && s < I->num_stages - 1) bnd = maxz(bnd, out);
+            if (r == I->stage_repeats[s] - 1) bnd[s] = out;
         }
     }
     e->first_unit[I->num_stages] = u;
@@ -98,8 +99,10 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
         nx = maxz(nx, round16(act[s] * tl));
         na = maxz(na, round16(mid[s] * tl));
     }
-    size_t nb = round16(bnd * max_batch), nf = round16((size_t)max_batch * m->final_channels);
-    size_t total = 2 * nx + 2 * na + 2 * nb + nf;
+    /* bnd[j] holds stage j's output for one tile of stage j+1 */
+    size_t nb0 = round16(bnd[0] * e->tile[1]), nb1 = round16(bnd[1] * e->tile[2]);
+    size_t nf = round16((size_t)max_batch * m->final_channels);
+    size_t total = 2 * nx + 2 * na + nb0 + nb1 + nf;
     if (posix_memalign(&e->block, 64, total * sizeof(float))) {
         snprintf(err, errlen, "out of memory (%zu MB workspace)", total * 4 >> 20);
         free(e);
@@ -111,8 +114,8 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
     e->a = e->y + nx;
     e->b = e->a + na;
     e->bnd[0] = e->b + na;
-    e->bnd[1] = e->bnd[0] + nb;
-    e->feat = e->bnd[1] + nb;
+    e->bnd[1] = e->bnd[0] + nb0;
+    e->feat = e->bnd[1] + nb1;
     return e;
 }
 
@@ -174,41 +177,42 @@ static view run_unit(sn_engine *e, int u, int n, view x, const view *dst) {
     return y;
 }
 
-int sn_engine_run(sn_engine *e, const float *input, int N, float *logits) {
-    if (N < 1 || N > e->max_batch) return -1;
+/* Images [i0, i0+n) (n <= tile[s]) through stages 0..s. Stage s reads its input from
+ * bnd[(s-1)&1], which the stages below fill first, tile[s-1] images at a time; its output goes
+ * to *out, or for the last stage is pooled into feat. */
+static void run_upto(sn_engine *e, int s, const float *input, int i0, int n, const view *out) {
     const sn_model *m = e->m;
     const sn_model_info *I = &m->info;
     const sn_kernels *k = e->k;
-    int S = I->input_size, sh = m->stem_hw, ph = m->pool_hw;
-    size_t img = (size_t)3 * S * S;
-    view src = {NULL, 0}; /* the previous stage's whole-batch output */
-    for (int s = 0; s < I->num_stages; s++) {
-        int u0 = e->first_unit[s], u1 = e->first_unit[s + 1], last = s == I->num_stages - 1;
-        const sn_unit *UL = &m->units[u1 - 1];
-        size_t hwo = (size_t)UL->ho * UL->ho;
-        float *out = last ? NULL : e->bnd[s & 1];
-        for (int i0 = 0; i0 < N; i0 += e->tile[s]) {
-            int n = N - i0 < e->tile[s] ? N - i0 : e->tile[s];
-            view x;
-            if (s == 0) {
-                k->stem(input + (size_t)i0 * img, n, S, m->stem_w, m->stem_b, I->stem_channels,
-                        e->a, (size_t)n * sh * sh, sh, sh);
-                x = (view){e->x, (size_t)n * ph * ph};
-                k->maxpool_s2(e->a, (size_t)n * sh * sh, x.p, x.ld, I->stem_channels, n, sh, sh, ph,
-                              ph);
-            } else {
-                x = (view){src.p + (size_t)i0 * m->units[u0].h * m->units[u0].h, src.ld};
-            }
-            for (int u = u0; u < u1; u++) {
-                view d = {out ? out + (size_t)i0 * hwo : NULL, (size_t)N * hwo};
-                x = run_unit(e, u, n, x, u == u1 - 1 && out ? &d : NULL);
-            }
-            if (last)
-                k->global_avgpool(x.p, x.ld, m->final_channels, n, (int)hwo,
-                                  e->feat + (size_t)i0 * m->final_channels);
+    int u0 = e->first_unit[s], u1 = e->first_unit[s + 1];
+    view x;
+    if (s == 0) {
+        int S = I->input_size, sh = m->stem_hw, ph = m->pool_hw;
+        k->stem(input + (size_t)i0 * 3 * S * S, n, S, m->stem_w, m->stem_b, I->stem_channels, e->a,
+                (size_t)n * sh * sh, sh, sh);
+        x = (view){e->x, (size_t)n * ph * ph};
+        k->maxpool_s2(e->a, (size_t)n * sh * sh, x.p, x.ld, I->stem_channels, n, sh, sh, ph, ph);
+    } else {
+        size_t hw = (size_t)m->units[u0].h * m->units[u0].h;
+        x = (view){e->bnd[(s - 1) & 1], n * hw};
+        for (int j = 0; j < n; j += e->tile[s - 1]) {
+            view d = {x.p + j * hw, x.ld};
+            run_upto(e, s - 1, input, i0 + j, n - j < e->tile[s - 1] ? n - j : e->tile[s - 1], &d);
         }
-        src = (view){out, (size_t)N * hwo};
     }
-    k->fc(e->feat, N, m->final_channels, m->fc_w, m->fc_b, I->num_classes, logits);
+    for (int u = u0; u < u1; u++) x = run_unit(e, u, n, x, u == u1 - 1 ? out : NULL);
+    if (!out) {
+        int hw = m->final_hw * m->final_hw;
+        k->global_avgpool(x.p, x.ld, m->final_channels, n, hw,
+                          e->feat + (size_t)i0 * m->final_channels);
+    }
+}
+
+int sn_engine_run(sn_engine *e, const float *input, int N, float *logits) {
+    if (N < 1 || N > e->max_batch) return -1;
+    const sn_model *m = e->m;
+    int last = m->info.num_stages - 1, T = e->tile[last];
+    for (int i = 0; i < N; i += T) run_upto(e, last, input, i, N - i < T ? N - i : T, NULL);
+    e->k->fc(e->feat, N, m->final_channels, m->fc_w, m->fc_b, m->info.num_classes, logits);
     return 0;
 }
