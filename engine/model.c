@@ -61,8 +61,7 @@ static void meta_list(loader *L, const char *key, const char *def, int n, double
     for (int i = 0; i < n; i++) {
         char *end;
         out[i] = strtod(p, &end);
-        if (end == p || !isfinite(out[i]) || (i < n - 1 && *end != ',') ||
-            (i == n - 1 && *end)) {
+        if (end == p || !isfinite(out[i]) || (i < n - 1 && *end != ',') || (i == n - 1 && *end)) {
             fail(L, "metadata '%s' = '%s' is not a list of %d numbers", key, v, n);
             return;
         }
@@ -70,8 +69,7 @@ static void meta_list(loader *L, const char *key, const char *def, int n, double
     }
 }
 
-static int meta_choice(loader *L, const char *key, const char *def, const char *a,
-                       const char *b) {
+static int meta_choice(loader *L, const char *key, const char *def, const char *a, const char *b) {
     const char *v = meta(L, key, def);
     if (!v) return 0;
     if (!strcmp(v, a)) return 0;
@@ -105,8 +103,7 @@ static void read_info(loader *L, sn_model_info *I) {
     I->order = meta_choice(L, "shufflenet.shuffle_order", NULL, "paper", "megvii")
                    ? SN_SHUFFLE_MEGVII
                    : SN_SHUFFLE_PAPER;
-    I->position = meta_choice(L, "shufflenet.shuffle_position", "after_dw", "after_dw",
-                              "before_dw")
+    I->position = meta_choice(L, "shufflenet.shuffle_position", "after_dw", "after_dw", "before_dw")
                       ? SN_SHUFFLE_BEFORE_DW
                       : SN_SHUFFLE_AFTER_DW;
     const char *w = meta(L, "shufflenet.width", "1.0");
@@ -117,10 +114,10 @@ static void read_info(loader *L, sn_model_info *I) {
 
     sn_preprocess *P = &I->pre;
     P->rgb = meta_choice(L, "preprocess.channel_order", "bgr", "bgr", "rgb");
-    P->resize = meta_choice(L, "preprocess.resize", "opencv_bilinear", "opencv_bilinear",
-                            "pillow_bilinear")
-                    ? SN_RESIZE_PILLOW_BILINEAR
-                    : SN_RESIZE_OPENCV_BILINEAR;
+    P->resize =
+        meta_choice(L, "preprocess.resize", "opencv_bilinear", "opencv_bilinear", "pillow_bilinear")
+            ? SN_RESIZE_PILLOW_BILINEAR
+            : SN_RESIZE_OPENCV_BILINEAR;
     P->resize_short = meta_int(L, "preprocess.resize_short", "256", 1, 8192);
     P->long_round = !meta_choice(L, "preprocess.long_side", "round", "round", "floor");
     P->crop = meta_int(L, "preprocess.crop", "224", 1, 8192);
@@ -168,11 +165,10 @@ static void plan_units(loader *L, sn_model *M) {
             if (U->stride == 1 && cin != cout)
                 fail(L, "unit %d: stride-1 unit with %d in and %d out channels", u, cin, cout);
             if (U->outs <= 0)
-                fail(L, "unit %d: stage %d output (%d) must exceed its input (%d)", u, s + 2,
-                     cout, cin);
+                fail(L, "unit %d: stage %d output (%d) must exceed its input (%d)", u, s + 2, cout,
+                     cin);
             if (cin % U->g1 || U->mid % U->g1 || U->mid % g || U->outs % g)
-                fail(L,
-                     "unit %d: channels (in %d, mid %d, out %d) are not divisible by groups %d",
+                fail(L, "unit %d: channels (in %d, mid %d, out %d) are not divisible by groups %d",
                      u, cin, U->mid, U->outs, g);
             if (L->failed) return;
             h = U->ho;
@@ -192,9 +188,9 @@ static void count_cost(sn_model *M) {
     for (int u = 0; u < I->num_units; u++) {
         sn_unit *U = &M->units[u];
         long long hw = (long long)U->h * U->h, ho = (long long)U->ho * U->ho;
-        macs += hw * U->mid * (U->cin / U->g1);                  /* pw1 */
-        macs += ho * U->mid * 9;                                 /* dw */
-        macs += ho * U->outs * (U->mid / I->groups);             /* pw2 */
+        macs += hw * U->mid * (U->cin / U->g1);      /* pw1 */
+        macs += ho * U->mid * 9;                     /* dw */
+        macs += ho * U->outs * (U->mid / I->groups); /* pw2 */
         params += (long long)U->mid * (U->cin / U->g1) + 2 * U->mid;
         params += (long long)U->mid * 9 + 2 * U->mid;
         params += (long long)U->outs * (U->mid / I->groups) + 2 * U->outs;
@@ -257,8 +253,8 @@ static const sn_st_tensor *tensor(loader *L, const char *name, int ndim, const i
 
 /* Reads conv weight [cout, cin_g, kh, kw] and its BN, writes folded weights (cout x cin_g*kk)
  * and bias. */
-static void load_conv_bn(loader *L, const char *conv, const char *bn, int cout, int cin_g,
-                         int k, float *w, float *b) {
+static void load_conv_bn(loader *L, const char *conv, const char *bn, int cout, int cin_g, int k,
+                         float *w, float *b) {
     char name[128];
     int64_t shp[4] = {cout, cin_g, k, k};
     snprintf(name, sizeof(name), "%s.weight", conv);
@@ -375,8 +371,7 @@ static void check_no_extra(loader *L, const sn_model *M) {
     if (L->failed) return;
     for (int i = 0; i < L->f->ntensors; i++)
         if (!expected_name(M, L->f->tensors[i].name)) {
-            fail(L, "unexpected tensor '%s' for the declared architecture",
-                 L->f->tensors[i].name);
+            fail(L, "unexpected tensor '%s' for the declared architecture", L->f->tensors[i].name);
             return;
         }
 }

@@ -27,10 +27,11 @@ static const struct {
     sn_dtype dt;
     int size;
 } dtypes[] = {
-    {"F32", SN_DT_F32, 4},  {"F16", SN_DT_F16, 2}, {"BF16", SN_DT_BF16, 2}, {"F64", SN_DT_F64, 8},
-    {"I64", SN_DT_I64, 8},  {"I32", SN_DT_I32, 4}, {"I16", SN_DT_OTHER, 2}, {"I8", SN_DT_I8, 1},
-    {"U8", SN_DT_U8, 1},    {"BOOL", SN_DT_BOOL, 1}, {"U16", SN_DT_OTHER, 2},
-    {"U32", SN_DT_OTHER, 4}, {"U64", SN_DT_OTHER, 8},
+    {"F32", SN_DT_F32, 4},   {"F16", SN_DT_F16, 2},   {"BF16", SN_DT_BF16, 2},
+    {"F64", SN_DT_F64, 8},   {"I64", SN_DT_I64, 8},   {"I32", SN_DT_I32, 4},
+    {"I16", SN_DT_OTHER, 2}, {"I8", SN_DT_I8, 1},     {"U8", SN_DT_U8, 1},
+    {"BOOL", SN_DT_BOOL, 1}, {"U16", SN_DT_OTHER, 2}, {"U32", SN_DT_OTHER, 4},
+    {"U64", SN_DT_OTHER, 8},
 };
 
 static int lookup_dtype(const char *s, sn_dtype *dt, int *size, const char **name) {
@@ -117,9 +118,8 @@ static int parse_tensor(const char *name, json_t *v, const uint8_t *data, uint64
     uint64_t begin = (uint64_t)json_integer_value(b), end = (uint64_t)json_integer_value(e);
     if (end > datalen) {
         seterr(err, errlen,
-               "tensor '%s': data_offsets [%llu, %llu] outside the data section (%llu bytes)",
-               name, (unsigned long long)begin, (unsigned long long)end,
-               (unsigned long long)datalen);
+               "tensor '%s': data_offsets [%llu, %llu] outside the data section (%llu bytes)", name,
+               (unsigned long long)begin, (unsigned long long)end, (unsigned long long)datalen);
         return -1;
     }
     if (end - begin != numel * (uint64_t)esize) {
@@ -209,9 +209,9 @@ int sn_st_parse(uint8_t *buf, size_t size, sn_st_file *f, char *err, size_t errl
             break;
         }
         t->name = strdup(key);
-        ranges[f->ntensors] = (range){(uint64_t)((const uint8_t *)t->data - data),
-                                      (uint64_t)((const uint8_t *)t->data - data) + t->nbytes,
-                                      f->ntensors};
+        ranges[f->ntensors] =
+            (range){(uint64_t)((const uint8_t *)t->data - data),
+                    (uint64_t)((const uint8_t *)t->data - data) + t->nbytes, f->ntensors};
         f->ntensors++;
     }
     json_decref(root);
@@ -350,8 +350,8 @@ int sn_st_writer_save(sn_st_writer *w, const char *path, char *err, size_t errle
         for (int d = 0; d < w->t[i].ndim; d++)
             json_array_append_new(shape, json_integer(w->t[i].shape[d]));
         size_t nb = w->t[i].numel * sizeof(float);
-        json_t *e = json_pack("{s:s, s:o, s:[I,I]}", "dtype", "F32", "shape", shape,
-                              "data_offsets", (json_int_t)off, (json_int_t)(off + nb));
+        json_t *e = json_pack("{s:s, s:o, s:[I,I]}", "dtype", "F32", "shape", shape, "data_offsets",
+                              (json_int_t)off, (json_int_t)(off + nb));
         json_object_set_new(root, w->t[i].name, e);
         off += nb;
     }
