@@ -6,9 +6,9 @@
 #include "shufflenet.h"
 
 typedef struct {
-    int cin, mid, outs; /* outs: pw2 output channels (cout - cin in stride-2 units) */
-    int stride, g1;     /* g1: groups of pw1 (1 for the very first unit) */
-    int h, ho;          /* input and output spatial size (square) */
+    int cin, mid, outs;   /* outs: pw2 output channels (cout - cin in stride-2 units) */
+    int stride, g1;       /* g1: groups of pw1 (1 for the very first unit) */
+    int h, ho;            /* input and output spatial size (square) */
     float *pw1_w, *pw1_b; /* packed per group, groups pw1_gs floats apart */
     float *dw_w, *dw_b;   /* folded, shuffle position normalised to "after dw" */
     float *pw2_w, *pw2_b;

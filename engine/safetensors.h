@@ -10,8 +10,18 @@
 
 #define SN_ST_MAX_DIMS 8
 
-typedef enum { SN_DT_F32 = 0, SN_DT_F16, SN_DT_BF16, SN_DT_F64, SN_DT_I64, SN_DT_I32, SN_DT_I8,
-               SN_DT_U8, SN_DT_BOOL, SN_DT_OTHER } sn_dtype;
+typedef enum {
+    SN_DT_F32 = 0,
+    SN_DT_F16,
+    SN_DT_BF16,
+    SN_DT_F64,
+    SN_DT_I64,
+    SN_DT_I32,
+    SN_DT_I8,
+    SN_DT_U8,
+    SN_DT_BOOL,
+    SN_DT_OTHER
+} sn_dtype;
 
 typedef struct {
     char *name;
@@ -20,12 +30,12 @@ typedef struct {
     int ndim;
     int64_t shape[SN_ST_MAX_DIMS];
     int64_t numel;
-    const void *data;   /* into the file buffer, maybe unaligned: read with sn_st_copy_f32 */
+    const void *data; /* into the file buffer, maybe unaligned: read with sn_st_copy_f32 */
     size_t nbytes;
 } sn_st_tensor;
 
 typedef struct {
-    uint8_t *buf;       /* whole file */
+    uint8_t *buf; /* whole file */
     size_t size;
     int ntensors;
     sn_st_tensor *tensors;

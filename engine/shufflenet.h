@@ -74,12 +74,12 @@ typedef enum { SN_RESIZE_OPENCV_BILINEAR = 0, SN_RESIZE_PILLOW_BILINEAR = 1 } sn
 
 /* How an 8-bit image becomes the network input. Part of the model. */
 typedef struct {
-    int rgb;            /* 1: channel 0 is R (RGB); 0: channel 0 is B (BGR) */
+    int rgb; /* 1: channel 0 is R (RGB); 0: channel 0 is B (BGR) */
     sn_resize_mode resize;
-    int resize_short;   /* short side is resized to this (256) */
-    int long_round;     /* 1: long = int(R*L/S + 0.5); 0: long = int(R*L/S) */
-    int crop;           /* centre crop size (224), must equal the model's input size */
-    float mean[3];      /* per network input channel, 0..255 scale */
+    int resize_short; /* short side is resized to this (256) */
+    int long_round;   /* 1: long = int(R*L/S + 0.5); 0: long = int(R*L/S) */
+    int crop;         /* centre crop size (224), must equal the model's input size */
+    float mean[3];    /* per network input channel, 0..255 scale */
     float std[3];
 } sn_preprocess;
 

@@ -39,8 +39,8 @@ int sn_labels_load(const char *path, sn_labels *l, char *err, size_t errlen) {
         char *end;
         long idx = strtol(line, &end, 10);
         if (!t1 || !t2 || end != t1 || idx != l->count || idx >= MAX_CLASSES) {
-            snprintf(err, errlen, "%s:%d: expected 'index<TAB>wnid<TAB>label' with index %d",
-                     path, lineno, l->count);
+            snprintf(err, errlen, "%s:%d: expected 'index<TAB>wnid<TAB>label' with index %d", path,
+                     lineno, l->count);
             rc = -1;
             break;
         }

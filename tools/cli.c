@@ -28,8 +28,8 @@ long sn_cli_int(const char *key, const char *v, long lo, long hi) {
     errno = 0;
     long x = strtol(v, &end, 10);
     if (errno || end == v || *end || x < lo || x > hi) {
-        fprintf(stderr, "shufflenet: %s must be an integer in [%ld, %ld], got '%s'\n", key, lo,
-                hi, v);
+        fprintf(stderr, "shufflenet: %s must be an integer in [%ld, %ld], got '%s'\n", key, lo, hi,
+                v);
         exit(2);
     }
     return x;
@@ -48,4 +48,3 @@ sn_model *sn_cli_load_model(const char *path) {
     }
     return m;
 }
-

@@ -59,16 +59,17 @@ static uint8_t *read_file(const char *path, size_t *len, char *err, size_t errle
 /* ---- classify ------------------------------------------------------------------------ */
 
 static void usage_classify(FILE *o) {
-    fprintf(o, "usage: shufflenet classify --model FILE [--top-k K] [--json] [--max-pixels N] "
-               "IMAGE...\n"
-               "  Decodes each JPEG/PNG (EXIF orientation applied), preprocesses it as the model's\n"
-               "  metadata says, runs the network and prints the top-k classes with index,\n"
-               "  WordNet id, label and softmax probability.\n"
-               "  --top-k K        classes per image (default 5)\n"
-               "  --json           JSON array of {file, width, height, top_k: [{index, wnid,\n"
-               "                   label, score}]} (the objects the service returns)\n"
-               "  --max-pixels N   refuse images over N pixels before decoding (default 40000000)\n"
-               "  Labels: config/imagenet-classes.tsv (or $SHUFFLENET_LABELS).\n");
+    fprintf(o,
+            "usage: shufflenet classify --model FILE [--top-k K] [--json] [--max-pixels N] "
+            "IMAGE...\n"
+            "  Decodes each JPEG/PNG (EXIF orientation applied), preprocesses it as the model's\n"
+            "  metadata says, runs the network and prints the top-k classes with index,\n"
+            "  WordNet id, label and softmax probability.\n"
+            "  --top-k K        classes per image (default 5)\n"
+            "  --json           JSON array of {file, width, height, top_k: [{index, wnid,\n"
+            "                   label, score}]} (the objects the service returns)\n"
+            "  --max-pixels N   refuse images over N pixels before decoding (default 40000000)\n"
+            "  Labels: config/imagenet-classes.tsv (or $SHUFFLENET_LABELS).\n");
 }
 
 static int cmd_classify(int argc, char **argv) {
@@ -83,17 +84,20 @@ static int cmd_classify(int argc, char **argv) {
             usage_classify(stdout);
             free(files);
             return 0;
-        } else if ((v = sn_cli_opt(argc, argv, &i, "--model"))) model = v;
+        } else if ((v = sn_cli_opt(argc, argv, &i, "--model")))
+            model = v;
         else if ((v = sn_cli_opt(argc, argv, &i, "--top-k")))
             topk = (int)sn_cli_int("--top-k", v, 1, 1000000);
         else if ((v = sn_cli_opt(argc, argv, &i, "--max-pixels")))
             max_pixels = sn_cli_int("--max-pixels", v, 1, 1L << 40);
-        else if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
         else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "shufflenet classify: unknown option %s (see --help)\n", argv[i]);
             free(files);
             return 2;
-        } else files[nfiles++] = argv[i];
+        } else
+            files[nfiles++] = argv[i];
     }
     if (!nfiles) {
         fprintf(stderr, "shufflenet classify: no image given (see --help)\n");
@@ -131,13 +135,15 @@ static int cmd_classify(int argc, char **argv) {
         sn_image img = {0};
         if (data) {
             char e2[200];
-            sn_image_status st = sn_image_decode(data, len, max_pixels,
-                                                 2 * I->pre.resize_short, &img, e2, sizeof(e2));
-            if (st != SN_IMG_OK) snprintf(err, sizeof(err), "%s: %s", files[f], e2);
+            sn_image_status st = sn_image_decode(data, len, max_pixels, 2 * I->pre.resize_short,
+                                                 &img, e2, sizeof(e2));
+            if (st != SN_IMG_OK)
+                snprintf(err, sizeof(err), "%s: %s", files[f], e2);
             else if (sn_preprocess_image(&I->pre, img.rgb, img.width, img.height, input, e2,
                                          sizeof(e2)))
                 snprintf(err, sizeof(err), "%s: %s", files[f], e2);
-            else err[0] = 0;
+            else
+                err[0] = 0;
             if (st != SN_IMG_OK) img.rgb = NULL;
         }
         free(data);
@@ -163,10 +169,11 @@ static int cmd_classify(int argc, char **argv) {
                        logits[c]);
         }
         if (json)
-            json_array_append_new(all, json_pack("{s:s, s:i, s:i, s:o}", "file", files[f],
-                                                 "width", img.orig_width, "height",
-                                                 img.orig_height, "top_k", res));
-        else json_decref(res);
+            json_array_append_new(all, json_pack("{s:s, s:i, s:i, s:o}", "file", files[f], "width",
+                                                 img.orig_width, "height", img.orig_height, "top_k",
+                                                 res));
+        else
+            json_decref(res);
         sn_image_free(&img);
     }
     if (json) {
@@ -202,9 +209,12 @@ static int cmd_run(int argc, char **argv) {
         if (sn_cli_is_help(argv[i])) {
             usage_run(stdout);
             return 0;
-        } else if ((v = sn_cli_opt(argc, argv, &i, "--model"))) model = v;
-        else if ((v = sn_cli_opt(argc, argv, &i, "--input"))) in = v;
-        else if ((v = sn_cli_opt(argc, argv, &i, "--output"))) out = v;
+        } else if ((v = sn_cli_opt(argc, argv, &i, "--model")))
+            model = v;
+        else if ((v = sn_cli_opt(argc, argv, &i, "--input")))
+            in = v;
+        else if ((v = sn_cli_opt(argc, argv, &i, "--output")))
+            out = v;
         else if ((v = sn_cli_opt(argc, argv, &i, "--batch")))
             batch = (int)sn_cli_int("--batch", v, 1, 4096);
         else {
@@ -272,8 +282,10 @@ static int cmd_info(int argc, char **argv) {
                    "  Architecture, groups, width, channels, MACs, params, shuffle convention,\n"
                    "  preprocessing and weights origin of a model file.\n");
             return 0;
-        } else if (!strcmp(argv[i], "--json")) json = 1;
-        else if (!path && argv[i][0] != '-') path = argv[i];
+        } else if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!path && argv[i][0] != '-')
+            path = argv[i];
         else {
             fprintf(stderr, "shufflenet info: unexpected argument %s (see --help)\n", argv[i]);
             return 2;
@@ -294,9 +306,8 @@ static int cmd_info(int argc, char **argv) {
         printf("model:          %s\n", path);
         printf("architecture:   ShuffleNet v1, groups %d, width %g\n", I->groups, I->width);
         printf("channels:       stem %d, stages %d/%d/%d, repeats %d/%d/%d, classes %d\n",
-               I->stem_channels, I->stage_channels[0], I->stage_channels[1],
-               I->stage_channels[2], I->stage_repeats[0], I->stage_repeats[1],
-               I->stage_repeats[2], I->num_classes);
+               I->stem_channels, I->stage_channels[0], I->stage_channels[1], I->stage_channels[2],
+               I->stage_repeats[0], I->stage_repeats[1], I->stage_repeats[2], I->num_classes);
         printf("MACs:           %.2f M (convs + FC, BN folded, %dx%d input)\n", I->macs / 1e6,
                I->input_size, I->input_size);
         printf("params:         %lld\n", I->params);

@@ -14,7 +14,7 @@
 
 static const int table1[][4] = {
     /* g, stage 2, 3, 4 output channels at 1x (paper Table 1) */
-    {1, 144, 288, 576}, {2, 200, 400, 800}, {3, 240, 480, 960},
+    {1, 144, 288, 576},  {2, 200, 400, 800},  {3, 240, 480, 960},
     {4, 272, 544, 1088}, {8, 384, 768, 1536},
 };
 
@@ -62,8 +62,8 @@ static int add(sn_st_writer *w, const char *name, float *d, int ndim, int64_t a,
     return sn_st_writer_add_f32(w, name, d, ndim, shp);
 }
 
-static int conv_bn(sn_st_writer *w, rng *r, const char *conv, const char *bn, int cout,
-                   int cin_g, int k, double gamma_lo, double gamma_hi) {
+static int conv_bn(sn_st_writer *w, rng *r, const char *conv, const char *bn, int cout, int cin_g,
+                   int k, double gamma_lo, double gamma_hi) {
     size_t n = (size_t)cout * cin_g * k * k;
     float *buf = malloc((n > (size_t)cout ? n : (size_t)cout) * sizeof(float));
     if (!buf) return -1;
@@ -83,8 +83,7 @@ static int conv_bn(sn_st_writer *w, rng *r, const char *conv, const char *bn, in
     return rc;
 }
 
-int sn_synth_model(int g, double width, uint64_t seed, const char *out, char *err,
-                   size_t errlen) {
+int sn_synth_model(int g, double width, uint64_t seed, const char *out, char *err, size_t errlen) {
     int stem, ch[3];
     if (!(width > 0 && width <= 8)) {
         snprintf(err, errlen, "width %g out of range (0, 8]", width);

@@ -10,7 +10,6 @@
 int sn_synth_channels(int g, double width, int *stem, int ch[3]);
 /* Writes a model file with paper shuffle order, shuffle before the depthwise conv (paper
  * Fig. 2), FC bias, megvii-style preprocessing, `shufflenet.weights` = "synthetic". */
-int sn_synth_model(int g, double width, uint64_t seed, const char *out, char *err,
-                   size_t errlen);
+int sn_synth_model(int g, double width, uint64_t seed, const char *out, char *err, size_t errlen);
 
 #endif

@@ -37,14 +37,13 @@ static float *rnd(size_t n, double lo, double hi) {
     return p;
 }
 
-static void add(sn_st_writer *w, const char *name, const float *d, int ndim, int64_t a,
-                int64_t b, int64_t c, int64_t e) {
+static void add(sn_st_writer *w, const char *name, const float *d, int ndim, int64_t a, int64_t b,
+                int64_t c, int64_t e) {
     int64_t s[4] = {a, b, c, e};
     cr_assert_eq(sn_st_writer_add_f32(w, name, d, ndim, s), 0);
 }
 
-static void conv_bn(sn_st_writer *w, const char *pre, const char *bn, int cout, int cin_g,
-                    int k) {
+static void conv_bn(sn_st_writer *w, const char *pre, const char *bn, int cout, int cin_g, int k) {
     char n[128];
     size_t sz = (size_t)cout * cin_g * k * k;
     float *wt = rnd(sz, -1.0 / sqrt(cin_g * k * k), 1.0 / sqrt(cin_g * k * k) * 1.2);
@@ -148,9 +147,8 @@ static double *get(const sn_st_file *f, const char *name) {
 }
 
 /* conv (groups, k, stride, pad k/2) + BN (unfolded), NCHW single image. */
-static double *conv_bn_ref(const sn_st_file *f, const char *conv, const char *bn,
-                           const double *x, int cin, int h, int cout, int groups, int k,
-                           int stride, int *ho_out) {
+static double *conv_bn_ref(const sn_st_file *f, const char *conv, const char *bn, const double *x,
+                           int cin, int h, int cout, int groups, int k, int stride, int *ho_out) {
     char n[128];
     snprintf(n, sizeof(n), "%s.weight", conv);
     double *w = get(f, n);
@@ -308,10 +306,18 @@ static cfg small(int g, sn_shuffle_order order, sn_shuffle_position pos, int fc_
      * stride-2 branch widths that are not multiples of 4, 8 or 16 where g allows. */
     cfg c = {g, 6, {24, 48, 96}, {2, 3, 2}, 17, fc_bias, 37, order, pos};
     switch (g) {
-    case 1: c.stem = 5, c.ch[0] = 12, c.ch[1] = 20, c.ch[2] = 28; break;
-    case 2: c.stem = 6, c.ch[0] = 16, c.ch[1] = 24, c.ch[2] = 40; break;
-    case 4: c.stem = 4, c.ch[0] = 16, c.ch[1] = 32, c.ch[2] = 48; break;
-    case 8: c.stem = 8, c.ch[0] = 32, c.ch[1] = 64, c.ch[2] = 96; break;
+    case 1:
+        c.stem = 5, c.ch[0] = 12, c.ch[1] = 20, c.ch[2] = 28;
+        break;
+    case 2:
+        c.stem = 6, c.ch[0] = 16, c.ch[1] = 24, c.ch[2] = 40;
+        break;
+    case 4:
+        c.stem = 4, c.ch[0] = 16, c.ch[1] = 32, c.ch[2] = 48;
+        break;
+    case 8:
+        c.stem = 8, c.ch[0] = 32, c.ch[1] = 64, c.ch[2] = 96;
+        break;
     }
     return c;
 }
@@ -338,13 +344,11 @@ static void check_against_reference(const cfg *c, const char *tag) {
             mx = fmax(mx, fabs(want[k]));
             d = fmax(d, fabs(want[k] - got[(size_t)i * c->classes + k]));
         }
-        cr_assert(d <= 1e-4 * mx + 1e-6, "%s image %d: max |d| %g (max |logit| %g)", tag, i, d,
-                  mx);
+        cr_assert(d <= 1e-4 * mx + 1e-6, "%s image %d: max |d| %g (max |logit| %g)", tag, i, d, mx);
         /* Batched and single runs agree. */
         cr_assert_eq(sn_engine_run(e, x + i * isz, 1, one), 0);
         for (int k = 0; k < c->classes; k++)
-            cr_assert(fabsf(one[k] - got[(size_t)i * c->classes + k]) <=
-                          1e-5f * (float)mx + 1e-6f,
+            cr_assert(fabsf(one[k] - got[(size_t)i * c->classes + k]) <= 1e-5f * (float)mx + 1e-6f,
                       "%s: batch vs single differ at image %d class %d", tag, i, k);
     }
     cr_assert_eq(sn_engine_run(e, x, 0, got), -1, "n = 0 must be refused");
@@ -512,8 +516,10 @@ static void write_raw(const char *path, const char *hdr, size_t datalen) {
 Test(loader, offsets) {
     char p[128];
     snprintf(p, sizeof(p), "/tmp/sn_test_%d_off.safetensors", (int)getpid());
-    write_raw(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
-                 "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}", 24);
+    write_raw(p,
+              "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+              "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}",
+              24);
     expect_reject(p, "overlap");
     write_raw(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8);
     expect_reject(p, "outside the data");
@@ -572,7 +578,6 @@ Test(loader, cli_exit_status) {
     write_raw(p, "{not json", 0);
     snprintf(cmd, sizeof(cmd), "%s/shufflenet info %s 2>/dev/null", build ? build : "build", p);
     int st = system(cmd);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "exit status %d, expected 2",
-              WEXITSTATUS(st));
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "exit status %d, expected 2", WEXITSTATUS(st));
     unlink(p);
 }

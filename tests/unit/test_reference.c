@@ -81,8 +81,8 @@ static void check_megvii(const char *ckpt, const char *refdir) {
     static const char *inputs[3] = {"chelsea", "coffee", "synthetic"};
     for (int i = 0; i < 3; i++) {
         char in[512], lg[512], what[128];
-        snprintf(in, sizeof(in), "%s/models/reference/%s/%s_input_nchw_bgr0-255.npy",
-                 shared_dir(), refdir, inputs[i]);
+        snprintf(in, sizeof(in), "%s/models/reference/%s/%s_input_nchw_bgr0-255.npy", shared_dir(),
+                 refdir, inputs[i]);
         snprintf(lg, sizeof(lg), "%s/models/reference/%s/%s_logits.npy", shared_dir(), refdir,
                  inputs[i]);
         snprintf(what, sizeof(what), "%s %s", ckpt, inputs[i]);
@@ -139,8 +139,7 @@ static sn_image_status classify(sn_model *m, sn_engine *e, const char *file, int
     if (st != SN_IMG_OK) return st;
     float *x = malloc(3 * (size_t)I->input_size * I->input_size * sizeof(float));
     float *l = malloc((size_t)I->num_classes * sizeof(float));
-    cr_assert_eq(sn_preprocess_image(&I->pre, img.rgb, img.width, img.height, x, err,
-                                     sizeof(err)),
+    cr_assert_eq(sn_preprocess_image(&I->pre, img.rgb, img.width, img.height, x, err, sizeof(err)),
                  0, "%s: %s", file, err);
     sn_engine_run(e, x, 1, l);
     sn_topk(l, I->num_classes, 5, idx);
@@ -177,9 +176,9 @@ Test(reference, classify_images_g3) {
         for (int k = 0; k < 5; k++) cat |= is_cat(t[k]);
         cr_assert(cat, "%s: no cat class in the top-5", cat_variants[i]);
     }
-    static const char *ok[] = {"caffe_cat_gray.jpg", "edge_rgba_chelsea.png",
+    static const char *ok[] = {"caffe_cat_gray.jpg",          "edge_rgba_chelsea.png",
                                "edge_tiny_8x6_caffe_cat.jpg", "skimage_camera.png",
-                               "opencv_chicky_512.png", "edge_huge_6000x4000_coffee.jpg"};
+                               "opencv_chicky_512.png",       "edge_huge_6000x4000_coffee.jpg"};
     for (int i = 0; i < 6; i++)
         cr_assert_eq(classify(m, e, ok[i], t), SN_IMG_OK, "%s does not classify", ok[i]);
     cr_assert_eq(classify(m, e, "edge_huge_6000x4000_coffee.jpg", t), SN_IMG_OK);
