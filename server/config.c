@@ -43,6 +43,12 @@ static const keydef keys[] = {
      "deadline of a queued request; past it the answer is 504 (default 10000)"},
     {"drain_timeout_ms", K_INT, OFF(drain_timeout_ms), 0, 3600000, NULL,
      "on SIGTERM/SIGINT, wait this long for admitted requests (default 30000)"},
+    {"connection_timeout_s", K_INT, OFF(connection_timeout_s), 1, 3600, NULL,
+     "close a connection idle (nothing received or sent) this long (default 30)"},
+    {"max_connections", K_INT, OFF(max_connections), 1, 100000, NULL,
+     "open connections at most; more are refused at accept (default 1024)"},
+    {"per_ip_connections", K_INT, OFF(per_ip_connections), 0, 100000, NULL,
+     "open connections from one client address at most; 0 = no limit (default 512)"},
     {"body_limit", K_I64, OFF(body_limit), 1, 1LL << 34, NULL,
      "request body limit in bytes, suffix K/M/G allowed (default 16M)"},
     {"max_pixels", K_I64, OFF(max_pixels), 1, 1LL << 40, NULL,
@@ -70,6 +76,9 @@ static void defaults(sn_config *c) {
     c->queue_size = 64;
     c->request_timeout_ms = 10000;
     c->drain_timeout_ms = 30000;
+    c->connection_timeout_s = 30;
+    c->max_connections = 1024;
+    c->per_ip_connections = 512;
     c->body_limit = 16LL << 20;
     c->max_pixels = 40000000;
     c->max_images = 16;

@@ -29,9 +29,12 @@ typedef struct {
     int queue_size;
     int request_timeout_ms;
     int drain_timeout_ms;
-    char decode_stage[16]; /* "http" or "worker" */
-    char log_format[16];   /* "text" or "json" */
-    char labels[1024];     /* "" = default lookup */
+    int connection_timeout_s; /* idle connection closed after this long */
+    int max_connections;      /* open connections at most */
+    int per_ip_connections;   /* open connections from one address at most; 0 = no limit */
+    char decode_stage[16];    /* "http" or "worker" */
+    char log_format[16];      /* "text" or "json" */
+    char labels[1024];        /* "" = default lookup */
     char default_model[SN_MODEL_NAMELEN];
     int nmodels;
     sn_model_conf models[SN_MAX_MODELS];

@@ -7,7 +7,14 @@
  * its images are queued for the workers; the last finished image resumes the connection and
  * the reply is built on this side. A slow client therefore only ever holds its own
  * connection, never a worker. Errors are {"error": {"code", "message"}} with the status the
- * design names; a 500 would be a bug. */
+ * design names; a 500 would be a bug.
+ *
+ * Slow and vanished clients: libmicrohttpd enforces the connection limits (total and per
+ * address) and the idle timeout. Its edge-triggered epoll can miss an EOF that arrives
+ * together with the last bytes of a partial upload, which would hold the connection and its
+ * buffered body until the idle timeout; so a watchdog thread peeks at every unfinished
+ * upload (through a dup of its socket) and shuts down those whose peer has gone, which makes
+ * MHD close them and free everything at once. */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -20,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,16 +35,24 @@
 #include "modelinfo.h"
 #include "multipart.h"
 
+typedef struct req req;
+
 struct sn_http {
     sn_http_opts o;
     struct MHD_Daemon *d;
     atomic_int draining;
     atomic_int inflight;
+    /* unfinished uploads, watched for a vanished peer */
+    pthread_mutex_t wmu;
+    pthread_cond_t wcv;
+    req *uploads;
+    int wstop;
+    pthread_t watchdog;
 };
 
 typedef enum { R_NONE, R_CLASSIFY, R_MODELS, R_MODEL, R_HEALTH, R_READY, R_METRICS } route;
 
-typedef struct req {
+struct req {
     sn_http *h;
     struct MHD_Connection *conn;
     uint64_t t0;
@@ -67,7 +83,10 @@ typedef struct req {
     /* for the access log */
     int status;
     size_t bytes;
-} req;
+    /* upload watch (under h->wmu) */
+    req *wprev, *wnext;
+    int watched, wfd, eof_sweeps;
+};
 
 /* ---- replies ------------------------------------------------------------------------ */
 
@@ -451,15 +470,27 @@ static enum MHD_Result handle_get(req *r, struct MHD_Connection *c) {
     }
 }
 
+/* A query argument with its decoded length (it may hold a NUL). Returns 1 when present. */
+static int query_arg(struct MHD_Connection *c, const char *key, const char **v, size_t *n) {
+    *v = NULL;
+    *n = 0;
+    if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, key, strlen(key), v, n) != MHD_YES)
+        return 0;
+    if (!*v) *v = "", *n = 0; /* "?model" without '=' */
+    return 1;
+}
+
 /* First call for a classify request: check everything knowable from the headers. */
 static enum MHD_Result classify_headers(req *r, struct MHD_Connection *c, int *answered) {
     sn_http *h = r->h;
     *answered = 1;
     if (atomic_load(&h->draining))
         return send_error(r, c, 503, "shutting_down", "the server is shutting down");
-    const char *qm = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "model");
-    if (r->model == -1 && qm) {
-        r->model = find_model(h, qm, strlen(qm));
+    const char *qm, *tk;
+    size_t qmn, tkn;
+    /* lengths from MHD, not strlen: "g3%00x" must not match the model "g3" */
+    if (query_arg(c, "model", &qm, &qmn) && r->model == -1) {
+        r->model = find_model(h, qm, qmn);
         if (r->model < 0) r->model = -2;
     }
     if (r->model == -1) r->model = h->o.default_model;
@@ -469,14 +500,20 @@ static enum MHD_Result classify_headers(req *r, struct MHD_Connection *c, int *a
         r->model = -1;
         return send_error(r, c, 404, "model_not_found", msg);
     }
+    const char *ce = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
+    if (ce && strcasecmp(ce, "identity") != 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg,
+                 "Content-Encoding \"%.64s\" is not supported; send the image as is", ce);
+        return send_error(r, c, 415, "unsupported_media_type", msg);
+    }
     int classes = h->o.models[r->model].info->num_classes;
     r->top_k = classes < 5 ? classes : 5;
-    const char *tk = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "top_k");
-    if (tk) {
+    if (query_arg(c, "top_k", &tk, &tkn)) {
         char *end;
         errno = 0;
         long v = strtol(tk, &end, 10);
-        if (!*tk || *end || errno || v < 1 || v > classes) {
+        if (!*tk || *end || end != tk + tkn || errno || v < 1 || v > classes) {
             char msg[96];
             snprintf(msg, sizeof msg, "top_k must be an integer in 1..%d", classes);
             return send_error(r, c, 400, "bad_request", msg);
@@ -525,6 +562,72 @@ static int append_body(req *r, const char *data, size_t n) {
     return 0;
 }
 
+/* ---- upload watchdog ---------------------------------------------------------------- */
+
+/* Watch r's socket while its body is being received. The dup keeps the socket alive for the
+ * watchdog whatever MHD does with its own descriptor. */
+static void watch_add(req *r, struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    r->wfd = ci ? dup(ci->connect_fd) : -1;
+    if (r->wfd < 0) return;
+    sn_http *h = r->h;
+    pthread_mutex_lock(&h->wmu);
+    r->wprev = NULL;
+    r->wnext = h->uploads;
+    if (h->uploads) h->uploads->wprev = r;
+    h->uploads = r;
+    r->watched = 1;
+    pthread_mutex_unlock(&h->wmu);
+}
+
+static void unlink_watch(sn_http *h, req *r) {
+    if (!r->watched) return;
+    if (r->wprev)
+        r->wprev->wnext = r->wnext;
+    else
+        h->uploads = r->wnext;
+    if (r->wnext) r->wnext->wprev = r->wprev;
+    r->watched = 0;
+}
+
+static void watch_del(req *r) {
+    if (r->wfd < 0) return;
+    pthread_mutex_lock(&r->h->wmu);
+    unlink_watch(r->h, r);
+    pthread_mutex_unlock(&r->h->wmu);
+    close(r->wfd);
+    r->wfd = -1;
+}
+
+/* Every 200 ms: an upload whose socket shows EOF (or an error) on two sweeps in a row can
+ * never complete; shut the socket down so MHD sees it and closes the connection. */
+static void *watchdog_main(void *arg) {
+    sn_http *h = arg;
+    pthread_mutex_lock(&h->wmu);
+    while (!h->wstop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 200000000L;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&h->wcv, &h->wmu, &ts);
+        for (req *r = h->uploads, *next; r; r = next) {
+            next = r->wnext;
+            char ch;
+            ssize_t n = recv(r->wfd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+            int gone =
+                n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+            r->eof_sweeps = gone ? r->eof_sweeps + 1 : 0;
+            if (r->eof_sweeps >= 2) {
+                shutdown(r->wfd, SHUT_RDWR);
+                unlink_watch(h, r);
+            }
+        }
+    }
+    pthread_mutex_unlock(&h->wmu);
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **ctx) {
@@ -539,6 +642,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->t0 = sn_now_ns();
         r->model = -1;
         r->fd = -1;
+        r->wfd = -1;
         pthread_mutex_init(&r->mu, NULL);
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
@@ -546,6 +650,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         atomic_fetch_add(&h->inflight, 1);
         sn_metrics_inflight(1);
         parse_route(r, url);
+        /* MHD reads chunked bodies only; any other coding would leave it waiting for EOF */
+        const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+        if (te && strcasecmp(te, "chunked") != 0)
+            return send_error(r, c, 501, "not_implemented",
+                              "Transfer-Encoding other than chunked is not supported");
         int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
         if (r->rt == R_NONE) return send_error(r, c, 404, "not_found", "no such route");
         if (r->rt == R_CLASSIFY) {
@@ -554,6 +663,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             int answered;
             enum MHD_Result ret = classify_headers(r, c, &answered);
             if (answered) return ret;
+            watch_add(r, c);
             return MHD_YES; /* the body follows */
         }
         if (!is_get) return send_error(r, c, 405, "method_not_allowed", "use GET");
@@ -576,6 +686,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    watch_del(r); /* the whole body is in */
     if (r->answered == 2) return send_error(r, c, 503, "overloaded", "out of memory");
     if (r->suspended) { /* resumed: every image is done */
         r->suspended = 0;
@@ -591,6 +702,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
     req *r = *ctx;
     if (!r) return;
     *ctx = NULL;
+    watch_del(r);
     double ms = (double)(sn_now_ns() - r->t0) * 1e-6;
     int status = r->answered ? r->status : 499;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status != 499) status = 499;
@@ -653,19 +765,36 @@ sn_http *sn_http_start(const sn_http_opts *o, char *err, size_t errlen) {
     sn_http *h = calloc(1, sizeof *h);
     if (!h) return NULL;
     h->o = *o;
+    pthread_mutex_init(&h->wmu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->wcv, &ca);
+    pthread_condattr_destroy(&ca);
+    const sn_config *cfg = o->cfg;
     h->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-                            (unsigned)o->cfg->http_threads, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+                            (unsigned)cfg->http_threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                            h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_connections,
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!h->d) {
-        snprintf(err, errlen, "cannot listen on %s: %s", o->cfg->listen,
+        snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen,
                  errno ? strerror(errno) : "libmicrohttpd refused");
-        free(h);
-        return NULL;
+        goto fail;
+    }
+    if (pthread_create(&h->watchdog, NULL, watchdog_main, h) != 0) {
+        snprintf(err, errlen, "cannot start the upload watchdog thread");
+        MHD_stop_daemon(h->d);
+        goto fail;
     }
     return h;
+fail:
+    pthread_cond_destroy(&h->wcv);
+    pthread_mutex_destroy(&h->wmu);
+    free(h);
+    return NULL;
 }
 
 void sn_http_drain(sn_http *h) {
@@ -679,6 +808,13 @@ int sn_http_inflight(sn_http *h) {
 }
 
 void sn_http_stop(sn_http *h) {
-    MHD_stop_daemon(h->d);
+    pthread_mutex_lock(&h->wmu);
+    h->wstop = 1;
+    pthread_cond_signal(&h->wcv);
+    pthread_mutex_unlock(&h->wmu);
+    pthread_join(h->watchdog, NULL);
+    MHD_stop_daemon(h->d); /* completes what is left: watch_del still takes wmu */
+    pthread_cond_destroy(&h->wcv);
+    pthread_mutex_destroy(&h->wmu);
     free(h);
 }

@@ -16,7 +16,7 @@
 #define SN_VERSION "0.1.0"
 #endif
 
-const int sn_metric_codes[SN_NCODES] = {200, 400, 404, 405, 413, 415, 499, 500, 503, 504, 0};
+const int sn_metric_codes[SN_NCODES] = {200, 400, 404, 405, 413, 415, 499, 500, 501, 503, 504, 0};
 
 static const char *const reject_names[SN_REJ_COUNT] = {
     "overloaded",      "timeout",       "disconnected",           "draining",   "payload_too_large",

@@ -22,7 +22,7 @@ typedef struct {
 } sn_hist;
 
 /* The status codes counted per model, in shufflenet_requests_total{code}. */
-#define SN_NCODES 11
+#define SN_NCODES 12
 extern const int sn_metric_codes[SN_NCODES];
 
 typedef enum {
