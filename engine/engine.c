@@ -30,7 +30,7 @@ struct sn_engine {
     int max_batch;
     int tile[SN_MAX_STAGES];
     int first_unit[SN_MAX_STAGES + 1];
-    float *x, *y, *a, *b, *bnd[2], *feat;
+    float *x, *y, *a, *b, *bnd[2], *feat, *stem_scratch;
     void *block;
 };
 
@@ -73,7 +73,6 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
      * each stage's output (the whole-batch boundary buffers). */
     size_t act[SN_MAX_STAGES] = {0}, mid[SN_MAX_STAGES] = {0}, bnd[SN_MAX_STAGES] = {0};
     act[0] = (size_t)I->stem_channels * m->pool_hw * m->pool_hw;
-    mid[0] = (size_t)I->stem_channels * m->stem_hw * m->stem_hw; /* the stem output lives in A */
     int u = 0;
     for (int s = 0; s < I->num_stages; s++) {
         e->first_unit[s] = u;
@@ -102,7 +101,8 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
     /* bnd[j] holds stage j's output for one tile of stage j+1 */
     size_t nb0 = round16(bnd[0] * e->tile[1]), nb1 = round16(bnd[1] * e->tile[2]);
     size_t nf = round16((size_t)max_batch * m->final_channels);
-    size_t total = 2 * nx + 2 * na + nb0 + nb1 + nf;
+    size_t ns = round16(SN_STEM_SCRATCH(I->stem_channels, m->stem_hw, m->pool_hw));
+    size_t total = 2 * nx + 2 * na + nb0 + nb1 + nf + ns;
     if (posix_memalign(&e->block, 64, total * sizeof(float))) {
         snprintf(err, errlen, "out of memory (%zu MB workspace)", total * 4 >> 20);
         free(e);
@@ -116,6 +116,7 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
     e->bnd[0] = e->b + na;
     e->bnd[1] = e->bnd[0] + nb0;
     e->feat = e->bnd[1] + nb1;
+    e->stem_scratch = e->feat + nf;
     return e;
 }
 
@@ -188,10 +189,9 @@ static void run_upto(sn_engine *e, int s, const float *input, int i0, int n, con
     view x;
     if (s == 0) {
         int S = I->input_size, sh = m->stem_hw, ph = m->pool_hw;
-        k->stem(input + (size_t)i0 * 3 * S * S, n, S, m->stem_w, m->stem_b, I->stem_channels, e->a,
-                (size_t)n * sh * sh, sh, sh);
         x = (view){e->x, (size_t)n * ph * ph};
-        k->maxpool_s2(e->a, (size_t)n * sh * sh, x.p, x.ld, I->stem_channels, n, sh, sh, ph, ph);
+        k->stem_pool(input + (size_t)i0 * 3 * S * S, n, S, m->stem_w, m->stem_b, I->stem_channels,
+                     x.p, x.ld, sh, ph, e->stem_scratch);
     } else {
         size_t hw = (size_t)m->units[u0].h * m->units[u0].h;
         x = (view){e->bnd[(s - 1) & 1], n * hw};

@@ -50,14 +50,13 @@ typedef struct {
     /* AvgPool 3x3 stride 2 pad 1, divide by 9 (padding counted), C channels, n images. */
     void (*avgpool_s2)(const float *in, size_t in_ld, float *out, size_t out_ld, int C, int n,
                        int H, int W, int Ho, int Wo);
-    /* Stem: conv 3x3 stride 2 pad 1 (3 -> C) + folded BN + ReLU, from n NCHW images of S x S
-     * (image stride 3*S*S) into planar out (channel stride out_ld, image stride Ho*Wo).
-     * w is C x 27 (the folded conv weight as stored), bias C. */
-    void (*stem)(const float *in, int n, int S, const float *w, const float *bias, int C,
-                 float *out, size_t out_ld, int Ho, int Wo);
-    /* MaxPool 3x3 stride 2 pad 1 (padding ignored). */
-    void (*maxpool_s2)(const float *in, size_t in_ld, float *out, size_t out_ld, int C, int n,
-                       int H, int W, int Ho, int Wo);
+    /* Stem: conv 3x3 stride 2 pad 1 (3 -> C) + folded BN + ReLU, then maxpool 3x3 stride 2
+     * pad 1, fused (the conv output never leaves a few rows of scratch). From n NCHW images of
+     * S x S (image stride 3*S*S) into planar out (channel stride out_ld, image stride Po*Po);
+     * Ho is the conv output size, Po the pooled one. w is C x 27 (the folded conv weight as
+     * stored), bias C; scratch holds SN_STEM_SCRATCH(C, Ho, Po) floats. */
+    void (*stem_pool)(const float *in, int n, int S, const float *w, const float *bias, int C,
+                      float *out, size_t out_ld, int Ho, int Po, float *scratch);
     /* Global average pool: feat[i*C + c] = mean of channel c of image i. */
     void (*global_avgpool)(const float *in, size_t in_ld, int C, int n, int HW, float *feat);
     /* Fully connected: logits[i][o] = bias[o] + sum_c w[o][c] * feat[i][c]. bias may be
@@ -65,6 +64,12 @@ typedef struct {
     void (*fc)(const float *feat, int n, int C, const float *w, const float *bias, int O,
                float *logits);
 } sn_kernels;
+
+/* Scratch floats of stem_pool: 27 tap rows and C conv rows of Ho, two pooled rows of Po per
+ * channel (each row padded to 16 floats), and the weights rearranged per channel block. */
+#define SN_STEM_PAD(n) (((size_t)(n) + 15) & ~(size_t)15)
+#define SN_STEM_SCRATCH(C, Ho, Po)                                                                 \
+    ((27 + (size_t)(C)) * SN_STEM_PAD(Ho) + 2 * (size_t)(C)*SN_STEM_PAD(Po) + 28 * SN_STEM_PAD(C))
 
 extern const sn_kernels sn_kernels_scalar;
 extern const sn_kernels sn_kernels_avx2;   /* only usable when the CPU has AVX2 + FMA */

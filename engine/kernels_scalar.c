@@ -2,7 +2,6 @@
  * the fallback on CPUs without AVX2. */
 #include "kernels.h"
 
-#include <float.h>
 #include <string.h>
 
 static size_t pw_packed_size(int M, int K) {
@@ -76,14 +75,18 @@ static void avgpool_s2(const float *in, size_t in_ld, float *out, size_t out_ld,
         }
 }
 
-static void stem(const float *in, int n, int S, const float *w, const float *bias, int C,
-                 float *out, size_t out_ld, int Ho, int Wo) {
-    for (int c = 0; c < C; c++)
-        for (int i = 0; i < n; i++) {
-            const float *img = in + (size_t)i * 3 * S * S;
-            float *d = out + (size_t)c * out_ld + (size_t)i * Ho * Wo;
-            for (int y = 0; y < Ho; y++)
-                for (int x = 0; x < Wo; x++) {
+/* Row by row: conv row y of every channel into srow, its horizontal 3-max into h; pooled row
+ * py is the max of the h of conv rows 2py-1 (kept in prev), 2py (kept in cur) and 2py+1.
+ * ReLU output is >= 0 and every window holds a real element, so padding reads as 0. */
+static void stem_pool(const float *in, int n, int S, const float *w, const float *bias, int C,
+                      float *out, size_t out_ld, int Ho, int Po, float *scratch) {
+    size_t sld = SN_STEM_PAD(Ho), pld = SN_STEM_PAD(Po);
+    float *srow = scratch, *cur = srow + (size_t)C * sld, *prev = cur + (size_t)C * pld;
+    for (int i = 0; i < n; i++) {
+        const float *img = in + (size_t)i * 3 * S * S;
+        for (int y = 0; y < Ho; y++) {
+            for (int c = 0; c < C; c++)
+                for (int x = 0; x < Ho; x++) {
                     float acc = bias[c];
                     for (int ci = 0; ci < 3; ci++)
                         for (int dy = 0; dy < 3; dy++) {
@@ -96,31 +99,28 @@ static void stem(const float *in, int n, int S, const float *w, const float *bia
                                        img[((size_t)ci * S + iy) * S + ix];
                             }
                         }
-                    d[y * Wo + x] = acc > 0 ? acc : 0;
+                    srow[c * sld + x] = acc > 0 ? acc : 0;
                 }
-        }
-}
-
-static void maxpool_s2(const float *in, size_t in_ld, float *out, size_t out_ld, int C, int n,
-                       int H, int W, int Ho, int Wo) {
-    for (int c = 0; c < C; c++)
-        for (int i = 0; i < n; i++) {
-            const float *src = in + (size_t)c * in_ld + (size_t)i * H * W;
-            float *d = out + (size_t)c * out_ld + (size_t)i * Ho * Wo;
-            for (int y = 0; y < Ho; y++)
-                for (int x = 0; x < Wo; x++) {
-                    float m = -FLT_MAX;
-                    for (int dy = 0; dy < 3; dy++) {
-                        int iy = 2 * y - 1 + dy;
-                        if (iy < 0 || iy >= H) continue;
-                        for (int dx = 0; dx < 3; dx++) {
-                            int ix = 2 * x - 1 + dx;
-                            if (ix >= 0 && ix < W && src[iy * W + ix] > m) m = src[iy * W + ix];
-                        }
+            for (int c = 0; c < C; c++)
+                for (int x = 0; x < Po; x++) {
+                    const float *r = srow + c * sld;
+                    float h = r[2 * x];
+                    if (2 * x - 1 >= 0 && r[2 * x - 1] > h) h = r[2 * x - 1];
+                    if (2 * x + 1 < Ho && r[2 * x + 1] > h) h = r[2 * x + 1];
+                    float *cp = cur + c * pld + x, *pp = prev + c * pld + x;
+                    float *o =
+                        out + (size_t)c * out_ld + (size_t)i * Po * Po + (size_t)(y / 2) * Po;
+                    if (y % 2 == 0) {
+                        if (y > 0 && *pp > h) h = *pp;
+                        *cp = h;
+                        if (y == Ho - 1) o[x] = h;
+                    } else {
+                        o[x] = *cp > h ? *cp : h;
+                        *pp = h;
                     }
-                    d[y * Wo + x] = m;
                 }
         }
+    }
 }
 
 static void global_avgpool(const float *in, size_t in_ld, int C, int n, int HW, float *feat) {
@@ -144,5 +144,5 @@ static void fc(const float *feat, int n, int C, const float *w, const float *bia
         }
 }
 
-const sn_kernels sn_kernels_scalar = {"scalar", pw_packed_size, pack_pw,        pw, dw, avgpool_s2,
-                                      stem,     maxpool_s2,     global_avgpool, fc};
+const sn_kernels sn_kernels_scalar = {"scalar",   pw_packed_size, pack_pw,        pw, dw,
+                                      avgpool_s2, stem_pool,      global_avgpool, fc};

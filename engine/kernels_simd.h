@@ -3,7 +3,7 @@
  *
  *   V, VL                      vector type and its number of float lanes
  *   MRMAX                      rows (output channels) of a 1x1-conv micro-tile
- *   STEM_CB                    output channels the stem computes per pass
+ *   STEM_CB                    most output channels the stem computes per pass (12 or 24)
  *   vset1(x) vload(p) vstore(p,v) vfma(a,b,c)=a*b+c vadd vmax vmul
  *   vload_n(p, lo, hi, fill)   lanes [lo,hi) from p[lane], the others = fill; lanes outside
  *                              [lo,hi) are never touched in memory
@@ -275,11 +275,9 @@ static void dw(const sn_dw_args *a) {
 
 /* ---- pooling ---------------------------------------------------------------------------- */
 
-/* 3x3 stride-2 pooling, pad 1: the mean of 9 (padding counted as zero) or the maximum
- * (padding ignored). */
-static AI void pool_s2(const int is_max, const float *in, size_t in_ld, float *out, size_t out_ld,
-                       int C, int n, int H, int W, int Ho, int Wo) {
-    const float fill = is_max ? -__builtin_inff() : 0.0f;
+/* AvgPool 3x3 stride 2 pad 1, the mean of 9 (padding counted as zero). */
+static void avgpool_s2(const float *in, size_t in_ld, float *out, size_t out_ld, int C, int n,
+                       int H, int W, int Ho, int Wo) {
     V ninth = vset1(1.0f / 9.0f);
     for (int c = 0; c < C; c++)
         for (int i = 0; i < n; i++) {
@@ -287,18 +285,15 @@ static AI void pool_s2(const int is_max, const float *in, size_t in_ld, float *o
             float *d = out + (size_t)c * out_ld + (size_t)i * Ho * Wo;
             for (int y = 0; y < Ho; y++)
                 for (int x0 = 0; x0 < Wo; x0 += VL) {
-                    V acc = vset1(fill);
+                    V acc = vset1(0.0f);
                     for (int dy = 0; dy < 3; dy++) {
                         int iy = 2 * y - 1 + dy;
                         if (iy < 0 || iy >= H) continue;
                         V l, m, r;
-                        taps_s2(src + (size_t)iy * W, W, x0, fill, &l, &m, &r);
-                        if (is_max)
-                            acc = vmax(acc, vmax(vmax(l, m), r));
-                        else
-                            acc = vadd(acc, vadd(vadd(l, m), r));
+                        taps_s2(src + (size_t)iy * W, W, x0, 0.0f, &l, &m, &r);
+                        acc = vadd(acc, vadd(vadd(l, m), r));
                     }
-                    if (!is_max) acc = vmul(acc, ninth);
+                    acc = vmul(acc, ninth);
                     if (x0 + VL <= Wo)
                         vstore(d + (size_t)y * Wo + x0, acc);
                     else
@@ -307,61 +302,136 @@ static AI void pool_s2(const int is_max, const float *in, size_t in_ld, float *o
         }
 }
 
-static void avgpool_s2(const float *in, size_t in_ld, float *out, size_t out_ld, int C, int n,
-                       int H, int W, int Ho, int Wo) {
-    pool_s2(0, in, in_ld, out, out_ld, C, n, H, W, Ho, Wo);
-}
+/* ---- stem: 3x3 stride 2 conv, 3 -> C channels, + bias + ReLU, fused with the maxpool -----
+ * Per conv row: the 27 taps (input channel, dy, dx) of every output column are gathered once
+ * into tap rows T[t] (stride-2 deinterleave), then each block of cb <= STEM_CB channels runs
+ * VL columns at a time with cb accumulators in registers: 27 loads feed 27*cb FMAs. The ReLU
+ * row goes to srow; the maxpool follows as in the scalar twin (horizontal max of the row,
+ * vertical max over three rows kept in cur/prev). */
 
-static void maxpool_s2(const float *in, size_t in_ld, float *out, size_t out_ld, int C, int n,
-                       int H, int W, int Ho, int Wo) {
-    pool_s2(1, in, in_ld, out, out_ld, C, n, H, W, Ho, Wo);
-}
-
-/* ---- stem: 3x3 stride 2 conv, 3 -> C channels, + bias + ReLU ----------------------------
- * STEM_CB output channels per pass share the 27 input windows; the block's weights are
- * copied (zero-padded) into wl[tap][STEM_CB] so the inner loop is branch-free. */
-
-static void stem(const float *in, int n, int S, const float *w, const float *bias, int C,
-                 float *out, size_t out_ld, int Ho, int Wo) {
-    float wl[27][STEM_CB], bl[STEM_CB];
+static AI void stem_blk(const int cb, int Ho, const float *T, size_t tld, const float *wl,
+                        const float *bl, float *srow, size_t sld) {
     V zero = vset1(0.0f);
-    for (int c0 = 0; c0 < C; c0 += STEM_CB) {
-        int nc = imin(STEM_CB, C - c0);
-        for (int j = 0; j < STEM_CB; j++) {
-            bl[j] = j < nc ? bias[c0 + j] : 0.0f;
-            for (int t = 0; t < 27; t++) wl[t][j] = j < nc ? w[(size_t)(c0 + j) * 27 + t] : 0.0f;
+    for (int x0 = 0; x0 < Ho; x0 += VL) {
+        V acc[STEM_CB];
+#pragma GCC unroll 24
+        for (int j = 0; j < cb; j++) acc[j] = vset1(bl[j]);
+        for (int t = 0; t < 27; t++) {
+            V a = vload(T + t * tld + x0);
+#pragma GCC unroll 24
+            for (int j = 0; j < cb; j++) acc[j] = vfma(vset1(wl[t * cb + j]), a, acc[j]);
         }
-        for (int i = 0; i < n; i++) {
-            const float *img = in + (size_t)i * 3 * S * S;
-            for (int y = 0; y < Ho; y++)
-                for (int x0 = 0; x0 < Wo; x0 += VL) {
-                    V acc[STEM_CB];
-#pragma GCC unroll 16
-                    for (int j = 0; j < STEM_CB; j++) acc[j] = vset1(bl[j]);
-                    for (int ci = 0; ci < 3; ci++)
-                        for (int dy = 0; dy < 3; dy++) {
-                            int iy = 2 * y - 1 + dy;
-                            if (iy < 0 || iy >= S) continue;
-                            V l, m, r;
-                            taps_s2(img + ((size_t)ci * S + iy) * S, S, x0, 0.0f, &l, &m, &r);
-                            const float *wt = wl[(ci * 3 + dy) * 3];
-#pragma GCC unroll 16
-                            for (int j = 0; j < STEM_CB; j++) {
-                                acc[j] = vfma(vset1(wt[j]), l, acc[j]);
-                                acc[j] = vfma(vset1(wt[STEM_CB + j]), m, acc[j]);
-                                acc[j] = vfma(vset1(wt[2 * STEM_CB + j]), r, acc[j]);
-                            }
-                        }
-                    size_t off = (size_t)i * Ho * Wo + (size_t)y * Wo + x0;
-                    for (int j = 0; j < nc; j++) {
-                        float *d = out + (size_t)(c0 + j) * out_ld + off;
-                        V v = vmax(acc[j], zero);
-                        if (x0 + VL <= Wo)
-                            vstore(d, v);
-                        else
-                            vstore_n(d, v, Wo - x0);
+#pragma GCC unroll 24
+        for (int j = 0; j < cb; j++) vstore(srow + j * sld + x0, vmax(acc[j], zero));
+    }
+}
+
+typedef void (*stem_blk_fn)(int Ho, const float *T, size_t tld, const float *wl, const float *bl,
+                            float *srow, size_t sld);
+#define STEM_BLK(R)                                                                                \
+    static void stem_blk_##R(int Ho, const float *T, size_t tld, const float *wl, const float *bl, \
+                             float *srow, size_t sld) {                                            \
+        stem_blk(R, Ho, T, tld, wl, bl, srow, sld);                                                \
+    }
+STEM_BLK(1)
+STEM_BLK(2)
+STEM_BLK(3)
+STEM_BLK(4)
+STEM_BLK(5)
+STEM_BLK(6)
+STEM_BLK(7)
+STEM_BLK(8)
+STEM_BLK(9)
+STEM_BLK(10)
+STEM_BLK(11)
+STEM_BLK(12)
+#if STEM_CB > 12
+STEM_BLK(13)
+STEM_BLK(14)
+STEM_BLK(15)
+STEM_BLK(16)
+STEM_BLK(17)
+STEM_BLK(18)
+STEM_BLK(19)
+STEM_BLK(20)
+STEM_BLK(21)
+STEM_BLK(22)
+STEM_BLK(23)
+STEM_BLK(24)
+static const stem_blk_fn stem_blks[STEM_CB + 1] = {
+    NULL,        stem_blk_1,  stem_blk_2,  stem_blk_3,  stem_blk_4,  stem_blk_5,  stem_blk_6,
+    stem_blk_7,  stem_blk_8,  stem_blk_9,  stem_blk_10, stem_blk_11, stem_blk_12, stem_blk_13,
+    stem_blk_14, stem_blk_15, stem_blk_16, stem_blk_17, stem_blk_18, stem_blk_19, stem_blk_20,
+    stem_blk_21, stem_blk_22, stem_blk_23, stem_blk_24};
+#else
+static const stem_blk_fn stem_blks[STEM_CB + 1] = {
+    NULL,       stem_blk_1, stem_blk_2, stem_blk_3,  stem_blk_4,  stem_blk_5, stem_blk_6,
+    stem_blk_7, stem_blk_8, stem_blk_9, stem_blk_10, stem_blk_11, stem_blk_12};
+#endif
+
+static void stem_pool(const float *in, int n, int S, const float *w, const float *bias, int C,
+                      float *out, size_t out_ld, int Ho, int Po, float *scratch) {
+    const size_t tld = SN_STEM_PAD(Ho), pld = SN_STEM_PAD(Po);
+    float *T = scratch, *srow = T + 27 * tld, *cur = srow + (size_t)C * tld;
+    float *prev = cur + (size_t)C * pld, *wl = prev + (size_t)C * pld,
+          *bl = wl + 27 * SN_STEM_PAD(C);
+    /* channel blocks of nearly equal size; block b's weights are wl[c0*27 + t*cb + j] */
+    const int nb = (C + STEM_CB - 1) / STEM_CB, base = C / nb, extra = C % nb;
+    for (int b = 0, c0 = 0; b < nb; b++) {
+        int cb = base + (b < extra);
+        for (int t = 0; t < 27; t++)
+            for (int j = 0; j < cb; j++) wl[c0 * 27 + t * cb + j] = w[(size_t)(c0 + j) * 27 + t];
+        c0 += cb;
+    }
+    for (int c = 0; c < C; c++) bl[c] = bias[c];
+    for (int i = 0; i < n; i++) {
+        const float *img = in + (size_t)i * 3 * S * S;
+        for (int y = 0; y < Ho; y++) {
+            for (int ci = 0; ci < 3; ci++)
+                for (int dy = 0; dy < 3; dy++) {
+                    float *Tr = T + (size_t)((ci * 3 + dy) * 3) * tld;
+                    int iy = 2 * y - 1 + dy;
+                    if (iy < 0 || iy >= S) {
+                        for (size_t x = 0; x < 3 * tld; x++) Tr[x] = 0.0f;
+                        continue;
+                    }
+                    const float *row = img + ((size_t)ci * S + iy) * S;
+                    for (int x0 = 0; x0 < Ho; x0 += VL) {
+                        V l, m, r;
+                        taps_s2(row, S, x0, 0.0f, &l, &m, &r);
+                        vstore(Tr + x0, l);
+                        vstore(Tr + tld + x0, m);
+                        vstore(Tr + 2 * tld + x0, r);
                     }
                 }
+            for (int b = 0, c0 = 0; b < nb; b++) {
+                int cb = base + (b < extra);
+                stem_blks[cb](Ho, T, tld, wl + c0 * 27, bl + c0, srow + c0 * tld, tld);
+                c0 += cb;
+            }
+            const int odd = y & 1, last = y == Ho - 1;
+            for (int c = 0; c < C; c++) {
+                const float *sr = srow + c * tld;
+                float *cp = cur + c * pld, *pp = prev + c * pld;
+                float *o = out + (size_t)c * out_ld + (size_t)i * Po * Po + (size_t)(y / 2) * Po;
+                for (int x0 = 0; x0 < Po; x0 += VL) {
+                    V l, m, r, v;
+                    taps_s2(sr, Ho, x0, 0.0f, &l, &m, &r);
+                    V h = vmax(vmax(l, m), r);
+                    if (odd) {
+                        v = vmax(h, vload(cp + x0));
+                        vstore(pp + x0, h);
+                    } else {
+                        v = y > 0 ? vmax(h, vload(pp + x0)) : h;
+                        vstore(cp + x0, v);
+                        if (!last) continue;
+                    }
+                    if (x0 + VL <= Po)
+                        vstore(o + x0, v);
+                    else
+                        vstore_n(o + x0, v, Po - x0);
+                }
+            }
         }
     }
 }
@@ -403,5 +473,5 @@ static void fc(const float *feat, int n, int C, const float *w, const float *bia
     }
 }
 
-const sn_kernels SIMD_TABLE = {SIMD_NAME, pw_packed_size, pack_pw,        pw, dw, avgpool_s2,
-                               stem,      maxpool_s2,     global_avgpool, fc};
+const sn_kernels SIMD_TABLE = {SIMD_NAME,  pw_packed_size, pack_pw,        pw, dw,
+                               avgpool_s2, stem_pool,      global_avgpool, fc};
