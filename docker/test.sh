@@ -122,18 +122,19 @@ else
 fi
 chmod 644 "$scratch/models"/*.safetensors
 
-# A test image: a photo from ../shared, else a PNG made here (a gradient).
+# A test image: a photo from ../shared, else a PNG made here (a gradient, stored
+# uncompressed: over a megabyte, so that the drain test's uploads take their time).
 photo=$SHARED/images/skimage_coffee.png
 if [ ! -f "$photo" ]; then
     photo=$scratch/gradient.png
-    python3 - "$photo" <<'EOF'
+    python3 - "$photo" <<'EOF' || fail "making a test PNG"
 import struct, sys, zlib
-w = h = 96
-raw = b"".join(b"\0" + b"".join(bytes((x * 2, y * 2, (x * y) % 256)) for x in range(w))
+w, h = 800, 600
+raw = b"".join(b"\0" + b"".join(bytes((x % 256, y % 256, (x * y) % 256)) for x in range(w))
                for y in range(h))
 chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
 png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) \
-    + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    + chunk(b"IDAT", zlib.compress(raw, 0)) + chunk(b"IEND", b"")
 open(sys.argv[1], "wb").write(png)
 EOF
 fi
@@ -183,17 +184,23 @@ docker run --rm -i --entrypoint promtool "$PROM" check metrics <"$scratch/metric
 pass "promtool check metrics"
 
 # ---- drain on docker stop ----------------------------------------------------------------
-# Slow uploads (curl --limit-rate) are mid-request when SIGTERM comes: all must be answered.
+# Slow uploads (curl --limit-rate, about 4 s each whatever the file's size) are
+# mid-request when SIGTERM comes: every one must be answered.
 n=4
+rate=$(($(wc -c <"$photo") / 4 / 1024 + 1))k
 i=0
 while [ $i -lt $n ]; do
-    curl -sS --max-time 60 --limit-rate 150k -o /dev/null -w '%{http_code}' \
+    curl -sS --max-time 60 --limit-rate "$rate" -o /dev/null -w '%{http_code}' \
         -H 'Content-Type: image/png' --data-binary "@$photo" "http://$addr/classify" \
         >"$scratch/drain.$i" 2>&1 &
     i=$((i + 1))
 done
-sleep 1
-inflight=$(curl -sS --max-time 5 "http://$addr/metrics" | sed -n 's/^shufflenet_inflight_requests \([0-9]*\).*/\1/p')
+inflight() {
+    # the scrape counts itself
+    v=$(curl -sS --max-time 5 "http://$addr/metrics" | sed -n 's/^shufflenet_inflight_requests \([0-9]*\).*/\1/p')
+    [ "${v:-0}" -gt $n ]
+}
+wait_until 10 "the slow uploads never were in flight together" inflight
 t_stop=$(date +%s)
 docker stop -t 40 "$NAME" >/dev/null
 stop_s=$(($(date +%s) - t_stop))
@@ -205,7 +212,7 @@ while [ $i -lt $n ]; do
     [ "$(cat "$scratch/drain.$i")" = 200 ] && answered=$((answered + 1))
     i=$((i + 1))
 done
-sn_log "drain: $n slow uploads in flight (server counted ${inflight:-?} in flight incl. the scrape)," \
+sn_log "drain: $n slow uploads ($rate/s) in flight," \
     "docker stop took $stop_s s, exit code $exit_code, $answered/$n answered 200"
 [ "$exit_code" = 0 ] || fail "exit code $exit_code after docker stop; logs: $(docker logs --tail 5 "$NAME" 2>&1)"
 [ "$answered" = $n ] || fail "drain lost requests: $answered/$n answered 200 ($(cat "$scratch"/drain.* | tr '\n' ' '))"
