@@ -5,6 +5,7 @@
 #   make test       set up and run every test suite
 #   make bench      engine benchmark table
 #   make loadtest   latency vs group count (results/latency-vs-groups.csv + PNG plots)
+#   make soak       1.5x saturation for SOAK_SECONDS (600): RSS flat, only 200/503
 #   make SANITIZE=1 ...   ASan+UBSan build (separate build dir)
 #   make test-tsan  the threaded suites under ThreadSanitizer (clang)
 
@@ -63,7 +64,7 @@ ifneq ($(LOADGEN_SRC),)
 endif
 
 .PHONY: all deps run test test-unit test-integration test-loadgen test-tsan bench loadtest clean \
-        format models check-deps
+        format models check-deps soak
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -162,6 +163,12 @@ bench: $(BUILD)/shufflenet
 loadtest: check-deps
 	@$(MAKE) --no-print-directory all
 	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) bench/loadtest.sh
+
+# Overload soak: open loop at 1.5x saturation, RSS sampled every second (bench/soak.sh).
+SOAK_SECONDS ?= 600
+soak: check-deps
+	@$(MAKE) --no-print-directory all
+	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) SOAK_SECONDS=$(SOAK_SECONDS) bench/soak.sh
 
 run: check-deps
 	@$(MAKE) --no-print-directory all
