@@ -148,6 +148,9 @@ wait_until 30 "/readyz at $addr never answered 200" ready "$addr"
 pass "/readyz 200 at $addr"
 docker logs "$NAME" 2>&1 | grep -q 'serving 1 model(s) from /models' || fail "models from /models not used"
 pass "entrypoint found the model in the /models volume"
+pid1=$(docker exec "$NAME" cat /proc/1/comm)
+[ "$pid1" = shufflenet-serv ] || fail "PID 1 in the container is \"$pid1\", not the server"
+pass "the server runs as PID 1 (the entrypoint execs it)"
 wait_until 60 "health status never turned healthy" healthy "$NAME"
 pass "health status healthy (HEALTHCHECK: shufflenet-server --healthcheck)"
 
