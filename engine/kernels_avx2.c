@@ -47,6 +47,12 @@ static inline void vdeint(V a, V b, V *ev, V *od) {
     *od = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
+static inline V vshift1(V v, V prev) {
+    __m256 t = _mm256_permute2f128_ps(prev, v, 0x21); /* prev[4..7], v[0..3] */
+    return _mm256_castsi256_ps(
+        _mm256_alignr_epi8(_mm256_castps_si256(v), _mm256_castps_si256(t), 12));
+}
+
 static inline float vhsum(V v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));

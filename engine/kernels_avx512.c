@@ -42,6 +42,11 @@ static inline void vdeint(V a, V b, V *ev, V *od) {
     *od = _mm512_permutex2var_ps(a, io, b);
 }
 
+static inline V vshift1(V v, V prev) {
+    return _mm512_castsi512_ps(
+        _mm512_alignr_epi32(_mm512_castps_si512(v), _mm512_castps_si512(prev), 15));
+}
+
 #define SIMD_TABLE sn_kernels_avx512
 #define SIMD_NAME  "avx512"
 #include "kernels_simd.h"

@@ -10,6 +10,7 @@
  *   vload_bits(p, bits)        lanes whose bit is set in bits from p[lane], the others 0
  *   vstore_n(p, v, n)          stores lanes [0,n)
  *   vdeint(a, b, &ev, &od)     even and odd elements of the 2*VL floats a:b
+ *   vshift1(v, prev)           lanes prev[VL-1], v[0], ..., v[VL-2]
  *   vhsum(v)                   sum of the lanes
  *   SIMD_TABLE, SIMD_NAME      the table's symbol and name
  *
@@ -182,13 +183,16 @@ static AI V load_cols(const float *row, int W, int s, float fill) {
     return vload_n(row + s, lo, hi, fill);
 }
 
-static AI void taps_s2(const float *row, int W, int x0, float fill, V *l, V *c, V *r) {
+/* Stride 2: called for x0 = 0, VL, 2*VL, ... in order along one row. The centre and right
+ * columns 2x, 2x+1 are the even and odd elements of columns [2*x0, 2*x0 + 2*VL); the left
+ * column 2x-1 is the right one of the output before, so it is r shifted up one lane with the
+ * previous call's r (kept in *carry, vset1(fill) before the first call) coming in. */
+static AI void taps_s2(const float *row, int W, int x0, float fill, V *carry, V *l, V *c, V *r) {
     int s = 2 * x0;
     V a0 = load_cols(row, W, s, fill), a1 = load_cols(row, W, s + VL, fill);
-    V b0 = load_cols(row, W, s - 2, fill), b1 = load_cols(row, W, s - 2 + VL, fill);
-    V junk;
     vdeint(a0, a1, c, r);
-    vdeint(b0, b1, &junk, l);
+    *l = vshift1(*r, *carry);
+    *carry = *r;
 }
 
 /* ---- depthwise 3x3 ---------------------------------------------------------------------- */
@@ -201,15 +205,17 @@ static AI void taps_s2(const float *row, int W, int x0, float fill, V *l, V *c, 
 static void dw_s1_flat(const sn_dw_args *a) {
     const int H = a->H, W = a->W, HW = H * W, nch = (HW + VL - 1) / VL;
     unsigned mk[DW_FLAT_CHUNKS][9];
-    for (int ch = 0; ch < nch; ch++)
-        for (int t = 0; t < 9; t++) {
-            unsigned bits = 0;
-            for (int j = 0; j < VL; j++) {
-                int q = ch * VL + j, y = q / W + t / 3 - 1, x = q % W + t % 3 - 1;
-                if (q < HW && y >= 0 && y < H && x >= 0 && x < W) bits |= 1u << j;
-            }
-            mk[ch][t] = bits;
+    for (int ch = 0, y = 0, x = 0; ch < nch; ch++) {
+        /* rows[dy], cols[dx]: the lanes whose row y+dy-1 and column x+dx-1 are inside */
+        unsigned rows[3] = {0, 0, 0}, cols[3] = {0, 0, 0};
+        for (int j = 0, q = ch * VL; j < VL && q < HW; j++, q++) {
+            unsigned b = 1u << j;
+            rows[0] |= y > 0 ? b : 0, rows[1] |= b, rows[2] |= y < H - 1 ? b : 0;
+            cols[0] |= x > 0 ? b : 0, cols[1] |= b, cols[2] |= x < W - 1 ? b : 0;
+            if (++x == W) x = 0, y++;
         }
+        for (int t = 0; t < 9; t++) mk[ch][t] = rows[t / 3] & cols[t % 3];
+    }
     for (int c = 0; c < a->C; c++) {
         const float *wc = a->w + 9 * c;
         V k[9];
@@ -249,7 +255,8 @@ static void dw(const sn_dw_args *a) {
         for (int i = 0; i < a->n; i++) {
             const float *src = a->in + (size_t)c * a->in_ld + (size_t)i * H * W;
             float *dst = a->out + (size_t)oc * a->out_ld + (size_t)i * Ho * Wo;
-            for (int y = 0; y < Ho; y++)
+            for (int y = 0; y < Ho; y++) {
+                V carry[3] = {vset1(0.0f), vset1(0.0f), vset1(0.0f)};
                 for (int x0 = 0; x0 < Wo; x0 += VL) {
                     V acc = bias;
                     for (int dy = 0; dy < 3; dy++) {
@@ -259,7 +266,7 @@ static void dw(const sn_dw_args *a) {
                         if (s == 1)
                             taps_s1(src + (size_t)iy * W, W, x0, 0.0f, &l, &m, &r);
                         else
-                            taps_s2(src + (size_t)iy * W, W, x0, 0.0f, &l, &m, &r);
+                            taps_s2(src + (size_t)iy * W, W, x0, 0.0f, &carry[dy], &l, &m, &r);
                         acc = vfma(k[3 * dy], l, acc);
                         acc = vfma(k[3 * dy + 1], m, acc);
                         acc = vfma(k[3 * dy + 2], r, acc);
@@ -269,13 +276,15 @@ static void dw(const sn_dw_args *a) {
                     else
                         vstore_n(dst + (size_t)y * Wo + x0, acc, Wo - x0);
                 }
+            }
         }
     }
 }
 
 /* ---- pooling ---------------------------------------------------------------------------- */
 
-/* AvgPool 3x3 stride 2 pad 1, the mean of 9 (padding counted as zero). */
+/* AvgPool 3x3 stride 2 pad 1, the mean of 9 (padding counted as zero): the three input rows
+ * are summed first (deinterleaving is linear), then split into the three taps once. */
 static void avgpool_s2(const float *in, size_t in_ld, float *out, size_t out_ld, int C, int n,
                        int H, int W, int Ho, int Wo) {
     V ninth = vset1(1.0f / 9.0f);
@@ -283,22 +292,26 @@ static void avgpool_s2(const float *in, size_t in_ld, float *out, size_t out_ld,
         for (int i = 0; i < n; i++) {
             const float *src = in + (size_t)c * in_ld + (size_t)i * H * W;
             float *d = out + (size_t)c * out_ld + (size_t)i * Ho * Wo;
-            for (int y = 0; y < Ho; y++)
+            for (int y = 0; y < Ho; y++) {
+                int y0 = imax(2 * y - 1, 0), y1 = imin(2 * y + 1, H - 1);
+                V carry = vset1(0.0f);
                 for (int x0 = 0; x0 < Wo; x0 += VL) {
-                    V acc = vset1(0.0f);
-                    for (int dy = 0; dy < 3; dy++) {
-                        int iy = 2 * y - 1 + dy;
-                        if (iy < 0 || iy >= H) continue;
-                        V l, m, r;
-                        taps_s2(src + (size_t)iy * W, W, x0, 0.0f, &l, &m, &r);
-                        acc = vadd(acc, vadd(vadd(l, m), r));
+                    int s = 2 * x0;
+                    V a0 = vset1(0.0f), a1 = vset1(0.0f), l, m, r;
+                    for (int iy = y0; iy <= y1; iy++) {
+                        a0 = vadd(a0, load_cols(src + (size_t)iy * W, W, s, 0.0f));
+                        a1 = vadd(a1, load_cols(src + (size_t)iy * W, W, s + VL, 0.0f));
                     }
-                    acc = vmul(acc, ninth);
+                    vdeint(a0, a1, &m, &r);
+                    l = vshift1(r, carry);
+                    carry = r;
+                    V acc = vmul(vadd(vadd(l, m), r), ninth);
                     if (x0 + VL <= Wo)
                         vstore(d + (size_t)y * Wo + x0, acc);
                     else
                         vstore_n(d + (size_t)y * Wo + x0, acc, Wo - x0);
                 }
+            }
         }
 }
 
@@ -396,9 +409,10 @@ static void stem_pool(const float *in, int n, int S, const float *w, const float
                         continue;
                     }
                     const float *row = img + ((size_t)ci * S + iy) * S;
+                    V carry = vset1(0.0f);
                     for (int x0 = 0; x0 < Ho; x0 += VL) {
                         V l, m, r;
-                        taps_s2(row, S, x0, 0.0f, &l, &m, &r);
+                        taps_s2(row, S, x0, 0.0f, &carry, &l, &m, &r);
                         vstore(Tr + x0, l);
                         vstore(Tr + tld + x0, m);
                         vstore(Tr + 2 * tld + x0, r);
@@ -414,9 +428,10 @@ static void stem_pool(const float *in, int n, int S, const float *w, const float
                 const float *sr = srow + c * tld;
                 float *cp = cur + c * pld, *pp = prev + c * pld;
                 float *o = out + (size_t)c * out_ld + (size_t)i * Po * Po + (size_t)(y / 2) * Po;
+                V carry = vset1(0.0f);
                 for (int x0 = 0; x0 < Po; x0 += VL) {
                     V l, m, r, v;
-                    taps_s2(sr, Ho, x0, 0.0f, &l, &m, &r);
+                    taps_s2(sr, Ho, x0, 0.0f, &carry, &l, &m, &r);
                     V h = vmax(vmax(l, m), r);
                     if (odd) {
                         v = vmax(h, vload(cp + x0));
@@ -438,20 +453,6 @@ static void stem_pool(const float *in, int n, int S, const float *w, const float
 
 /* ---- global average pool and FC ---------------------------------------------------------- */
 
-static float dot(const float *a, const float *b, int n) {
-    V s0 = vset1(0.0f), s1 = vset1(0.0f);
-    int j = 0;
-    for (; j + 2 * VL <= n; j += 2 * VL) {
-        s0 = vfma(vload(a + j), vload(b + j), s0);
-        s1 = vfma(vload(a + j + VL), vload(b + j + VL), s1);
-    }
-    for (; j < n; j += VL) {
-        int m = imin(VL, n - j);
-        s0 = vfma(vload_n(a + j, 0, m, 0.0f), vload_n(b + j, 0, m, 0.0f), s0);
-    }
-    return vhsum(vadd(s0, s1));
-}
-
 static void global_avgpool(const float *in, size_t in_ld, int C, int n, int HW, float *feat) {
     for (int c = 0; c < C; c++)
         for (int i = 0; i < n; i++) {
@@ -464,13 +465,64 @@ static void global_avgpool(const float *in, size_t in_ld, int C, int n, int HW, 
         }
 }
 
+/* FC: blocks of FC_R output rows x up to FC_I images, FC_R*FC_I accumulators. The FC_R weight
+ * rows stream in together (several sequential streams keep more misses in flight: at batch 1
+ * the weights come from L3) and each weight vector serves FC_I images. */
+#define FC_R 4
+#define FC_I (VL == 16 ? 4 : 2)
+
+static AI void fc_blk(const int ni, const float *feat, int C, const float *w, int o, int O,
+                      const float *bias, float *logits) {
+    V acc[FC_R][4]; /* FC_I <= 4 */
+    const float *wr[FC_R];
+    for (int r = 0; r < FC_R; r++) wr[r] = w + (size_t)(o + r < O ? o + r : o) * C;
+#pragma GCC unroll 4
+    for (int r = 0; r < FC_R; r++)
+#pragma GCC unroll 4
+        for (int i = 0; i < ni; i++) acc[r][i] = vset1(0.0f);
+    int c = 0;
+    for (; c + VL <= C; c += VL) {
+        V f[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < ni; i++) f[i] = vload(feat + (size_t)i * C + c);
+#pragma GCC unroll 4
+        for (int r = 0; r < FC_R; r++) {
+            V wv = vload(wr[r] + c);
+#pragma GCC unroll 4
+            for (int i = 0; i < ni; i++) acc[r][i] = vfma(wv, f[i], acc[r][i]);
+        }
+    }
+    if (c < C) {
+        int m = C - c;
+#pragma GCC unroll 4
+        for (int r = 0; r < FC_R; r++) {
+            V wv = vload_n(wr[r] + c, 0, m, 0.0f);
+#pragma GCC unroll 4
+            for (int i = 0; i < ni; i++)
+                acc[r][i] = vfma(wv, vload_n(feat + (size_t)i * C + c, 0, m, 0.0f), acc[r][i]);
+        }
+    }
+    for (int r = 0; r < FC_R && o + r < O; r++)
+        for (int i = 0; i < ni; i++)
+            logits[(size_t)i * O + o + r] = (bias ? bias[o + r] : 0.0f) + vhsum(acc[r][i]);
+}
+
 static void fc(const float *feat, int n, int C, const float *w, const float *bias, int O,
                float *logits) {
-    for (int o = 0; o < O; o++) {
-        const float *wo = w + (size_t)o * C;
-        for (int i = 0; i < n; i++)
-            logits[(size_t)i * O + o] = (bias ? bias[o] : 0.0f) + dot(wo, feat + (size_t)i * C, C);
-    }
+    for (int o = 0; o < O; o += FC_R)
+        for (int i = 0; i < n; i += FC_I) {
+            int ni = imin(FC_I, n - i);
+            const float *f = feat + (size_t)i * C;
+            float *l = logits + (size_t)i * O;
+            if (ni == FC_I)
+                fc_blk(FC_I, f, C, w, o, O, bias, l);
+            else if (ni == 1)
+                fc_blk(1, f, C, w, o, O, bias, l);
+            else if (ni == 2)
+                fc_blk(2, f, C, w, o, O, bias, l);
+            else
+                fc_blk(3, f, C, w, o, O, bias, l);
+        }
 }
 
 const sn_kernels SIMD_TABLE = {SIMD_NAME,  pw_packed_size, pack_pw,        pw, dw,
