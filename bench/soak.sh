@@ -138,12 +138,12 @@ st = {int(k): v for k, v in j["status_counts"].items()}
 other = {k: v for k, v in st.items() if k not in (200, 503)}
 errs = {k: v for k, v in j["error_counts"].items() if v}
 print("soak: requests %d sent, %d answered: 200 x %d, 503 x %d, other %s; connection "
-      "errors %d %s" % (j["sent"], j["completed"], st.get(200, 0), st.get(503, 0), other or "none",
-                        j["errors"], errs or ""))
+      "errors %s" % (j["sent"], j["completed"], st.get(200, 0), st.get(503, 0), other or "none",
+                        errs or "none"))
 print("soak: latency ms p50 %.1f p99 %.1f max %.1f; 200/s %.1f"
       % (j["p50_ms"], j["p99_ms"], j["max_ms"], j["ok_rps"]))
 ok = True
-if other or j["errors"] or j["completed"] != j["sent"]:
+if other or errs or j["completed"] != j["sent"]:
     print("soak: FAIL: not every request was answered 200 or 503")
     ok = False
 after = [k for t, k in rss if t >= warm]

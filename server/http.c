@@ -42,6 +42,7 @@ struct sn_http {
     struct MHD_Daemon *d;
     atomic_int draining;
     atomic_int inflight;
+    atomic_int admitted[SN_MAX_MODELS]; /* classify requests past admission, per model */
     /* unfinished uploads, watched for a vanished peer */
     pthread_mutex_t wmu;
     pthread_cond_t wcv;
@@ -86,6 +87,7 @@ struct req {
     /* upload watch (under h->wmu) */
     req *wprev, *wnext;
     int watched, wfd, eof_sweeps;
+    int admitted; /* holds one of h->admitted[model] */
 };
 
 /* ---- replies ------------------------------------------------------------------------ */
@@ -507,6 +509,19 @@ static enum MHD_Result classify_headers(req *r, struct MHD_Connection *c, int *a
                  "Content-Encoding \"%.64s\" is not supported; send the image as is", ce);
         return send_error(r, c, 415, "unsupported_media_type", msg);
     }
+    /* Admission: a model takes at most what its queue and its workers' batches hold. Beyond
+     * that the answer is an immediate 503, before the body is read or decoded, so overload
+     * never piles up as connections waiting for an HTTP thread. */
+    const sn_config *cfg = h->o.cfg;
+    int cap = cfg->queue_size + cfg->workers * cfg->max_batch;
+    if (atomic_fetch_add(&h->admitted[r->model], 1) >= cap) {
+        atomic_fetch_sub(&h->admitted[r->model], 1);
+        char msg[128];
+        snprintf(msg, sizeof msg, "model \"%s\" is at capacity (%d requests); retry later",
+                 h->o.models[r->model].name, cap);
+        return send_error(r, c, 503, "overloaded", msg);
+    }
+    r->admitted = 1;
     int classes = h->o.models[r->model].info->num_classes;
     r->top_k = classes < 5 ? classes : 5;
     if (query_arg(c, "top_k", &tk, &tkn)) {
@@ -703,6 +718,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
     if (!r) return;
     *ctx = NULL;
     watch_del(r);
+    if (r->admitted) atomic_fetch_sub(&h->admitted[r->model], 1);
     double ms = (double)(sn_now_ns() - r->t0) * 1e-6;
     int status = r->answered ? r->status : 499;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status != 499) status = 499;
