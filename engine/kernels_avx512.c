@@ -47,6 +47,16 @@ static inline V vshift1(V v, V prev) {
         _mm512_alignr_epi32(_mm512_castps_si512(v), _mm512_castps_si512(prev), 15));
 }
 
+/* 8-lane half vectors for narrow 1x1-conv tails (a ymm FMA is half a zmm one on Zen 4) */
+typedef __m256 HV;
+#define HVL                8
+#define hvset1(x)          _mm256_set1_ps(x)
+#define hvfma(a, b, c)     _mm256_fmadd_ps(a, b, c)
+#define hvadd(a, b)        _mm256_add_ps(a, b)
+#define hvmax(a, b)        _mm256_max_ps(a, b)
+#define hvload_n(p, n)     _mm256_maskz_loadu_ps((__mmask8)((1u << (n)) - 1), p)
+#define hvstore_n(p, v, n) _mm256_mask_storeu_ps(p, (__mmask8)((1u << (n)) - 1), v)
+
 #define SIMD_TABLE sn_kernels_avx512
 #define SIMD_NAME  "avx512"
 #include "kernels_simd.h"

@@ -13,6 +13,8 @@
  *   vshift1(v, prev)           lanes prev[VL-1], v[0], ..., v[VL-2]
  *   vhsum(v)                   sum of the lanes
  *   SIMD_TABLE, SIMD_NAME      the table's symbol and name
+ *   optionally HV, HVL         a half-width vector (hvset1 hvfma hvadd hvmax hvload_n(p, n)
+ *                              hvstore_n(p, v, n)) for narrow 1x1-conv tails
  *
  * Layouts and argument meanings are those of kernels.h; the scalar twins in
  * kernels_scalar.c define the results (up to float rounding order). */
@@ -91,6 +93,63 @@ static AI void pw_tile(const int mr, const int tail, int K, const float *in, siz
     }
 }
 
+#ifdef HVL
+/* Narrow tails on a CPU whose FMA cost scales with the vector width (AVX-512 on Zen 4): the
+ * last nc <= VL + HVL columns as one full vector (wide) and one masked half vector, so a
+ * 49-column plane costs 56 lanes of work rather than 64. */
+static AI void pw_tile_h(const int mr, const int wide, int K, const float *in, size_t ld,
+                         const float *w, const float *bias, float *out, size_t out_ld,
+                         const float *res, size_t res_ld, int relu, int nc) {
+    V acc0[MRMAX];
+    HV acc1[MRMAX];
+    const int off = wide ? VL : 0, nh = nc - off;
+#pragma GCC unroll 16
+    for (int i = 0; i < mr; i++) {
+        if (wide) acc0[i] = vset1(bias[i]);
+        acc1[i] = hvset1(bias[i]);
+    }
+    for (int k = 0; k < K; k++) {
+        const float *ip = in + (size_t)k * ld;
+        V a0 = wide ? vload(ip) : vset1(0.0f);
+        HV a1 = hvload_n(ip + off, nh);
+        const float *wk = w + (size_t)k * mr;
+#pragma GCC unroll 16
+        for (int i = 0; i < mr; i++) {
+            if (wide) acc0[i] = vfma(vset1(wk[i]), a0, acc0[i]);
+            acc1[i] = hvfma(hvset1(wk[i]), a1, acc1[i]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < mr; i++) {
+        float *o = out + (size_t)i * out_ld;
+        if (res) {
+            const float *r = res + (size_t)i * res_ld;
+            if (wide) acc0[i] = vadd(acc0[i], vload(r));
+            acc1[i] = hvadd(acc1[i], hvload_n(r + off, nh));
+        }
+        if (relu) {
+            if (wide) acc0[i] = vmax(acc0[i], vset1(0.0f));
+            acc1[i] = hvmax(acc1[i], hvset1(0.0f));
+        }
+        if (wide) vstore(o, acc0[i]);
+        hvstore_n(o + off, acc1[i], nh);
+    }
+}
+#define PW_TILE_H(R)                                                                               \
+    static void pw_hw_##R(int K, const float *in, size_t ld, const float *w, const float *bias,    \
+                          float *out, size_t out_ld, const float *res, size_t res_ld, int relu,    \
+                          int nc) {                                                                \
+        pw_tile_h(R, 1, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc);                   \
+    }                                                                                              \
+    static void pw_hn_##R(int K, const float *in, size_t ld, const float *w, const float *bias,    \
+                          float *out, size_t out_ld, const float *res, size_t res_ld, int relu,    \
+                          int nc) {                                                                \
+        pw_tile_h(R, 0, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc);                   \
+    }
+#else
+#define PW_TILE_H(R)
+#endif
+
 typedef void (*pw_tile_fn)(int K, const float *in, size_t ld, const float *w, const float *bias,
                            float *out, size_t out_ld, const float *res, size_t res_ld, int relu,
                            int nc);
@@ -110,7 +169,8 @@ typedef void (*pw_tile_fn)(int K, const float *in, size_t ld, const float *w, co
                             float *out, size_t out_ld, const float *res, size_t res_ld, int relu,  \
                             int nc) {                                                              \
         pw_tile(R, 2, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc);                     \
-    }
+    }                                                                                              \
+    PW_TILE_H(R)
 PW_TILE(1)
 PW_TILE(2)
 PW_TILE(3)
@@ -133,6 +193,14 @@ static const pw_tile_fn pw_tail[MRMAX + 1] = {
 static const pw_tile_fn pw_half[MRMAX + 1] = {
     NULL,      pw_half_1, pw_half_2, pw_half_3,  pw_half_4,  pw_half_5, pw_half_6,
     pw_half_7, pw_half_8, pw_half_9, pw_half_10, pw_half_11, pw_half_12};
+#ifdef HVL
+static const pw_tile_fn pw_hw[MRMAX + 1] = {NULL,     pw_hw_1,  pw_hw_2, pw_hw_3, pw_hw_4,
+                                            pw_hw_5,  pw_hw_6,  pw_hw_7, pw_hw_8, pw_hw_9,
+                                            pw_hw_10, pw_hw_11, pw_hw_12};
+static const pw_tile_fn pw_hn[MRMAX + 1] = {NULL,     pw_hn_1,  pw_hn_2, pw_hn_3, pw_hn_4,
+                                            pw_hn_5,  pw_hn_6,  pw_hn_7, pw_hn_8, pw_hn_9,
+                                            pw_hn_10, pw_hn_11, pw_hn_12};
+#endif
 #else
 static const pw_tile_fn pw_full[MRMAX + 1] = {NULL,      pw_full_1, pw_full_2, pw_full_3,
                                               pw_full_4, pw_full_5, pw_full_6};
@@ -148,6 +216,9 @@ static void pw(const sn_pw_args *a) {
     for (size_t p = 0; p < P; p += NR) {
         int nc = P - p < NR ? (int)(P - p) : NR;
         const pw_tile_fn *fn = nc == NR ? pw_full : nc > VL ? pw_tail : pw_half;
+#ifdef HVL
+        if (nc < NR) fn = nc > VL + HVL ? pw_tail : nc > VL ? pw_hw : nc > HVL ? pw_half : pw_hn;
+#endif
         int m0 = 0;
         for (int b = 0; b < nb; b++) {
             int mr = base + (b < extra);
