@@ -16,7 +16,9 @@ import sys
 import time
 import traceback
 
-from test_server import G3, SLOW, Server, Skip, make_png, metric
+from test_server import BUILD, G3, SLOW, Server, Skip, make_png, metric
+
+SANITIZED = "asan" in BUILD or "tsan" in BUILD
 
 PNG = make_png(160, 120)
 
@@ -173,11 +175,15 @@ def t_disconnect_mid_upload(_S):
         rss0 = metric(m0, "process_resident_memory_bytes")
         for i in range(24):  # 8 MB declared, 4 MB sent, then gone: 96 MB if it were kept
             upload_and_vanish(S.port, 8 << 20, 4 << 20, half_close=i % 2 == 1)
-        deadline = time.time() + 5 * SLOW
-        while time.time() < deadline and gauge(S, "shufflenet_inflight_requests") != 1:
+        t0 = time.time()
+        while True:  # until all 24 were seen, answered 499 (nobody listening) and forgotten
+            m1 = S.metrics()
+            if (metric(m1, "shufflenet_inflight_requests") == 1
+                    and metric(m1, "shufflenet_requests_total", code="499") == 24) \
+                    or time.time() - t0 > 10 * SLOW:
+                break
             time.sleep(0.05)
-        waited = time.time() - (deadline - 5 * SLOW)
-        m1 = S.metrics()
+        waited = time.time() - t0
         rss1 = metric(m1, "process_resident_memory_bytes")
         post_png(S)  # still serving
     finally:
@@ -188,7 +194,9 @@ def t_disconnect_mid_upload(_S):
              metric(m1, "shufflenet_requests_total", code="499")), flush=True)
     assert metric(m1, "shufflenet_inflight_requests") == 1
     assert metric(m1, "shufflenet_requests_total", code="499") == 24
-    assert rss1 - rss0 < 48 * 2**20, (rss0, rss1)
+    # ASan's quarantine keeps freed memory resident; its leak check at exit stands in there
+    if not SANITIZED:
+        assert rss1 - rss0 < 48 * 2**20, (rss0, rss1)
 
 
 TESTS = [t_slowloris, t_disconnect_mid_upload]
