@@ -21,9 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Activation bytes a tile may use per stage; L2 is 2 MiB on the target (Zen 4), and measured
- * batch-8 runs do better with the tile counting a bit past it (wider GEMMs, weights reused). */
-#define TILE_BUDGET (3 * 1024 * 1024)
+/* Activation bytes a tile of stages 3 and 4 may use, and the most images in one; L2 is 2 MiB
+ * on the target (Zen 4). Measured batch-8 runs do best with the stem and stage 2 one image at
+ * a time (large planes, nothing to gain in GEMM width) and tiles of up to 4 images after it
+ * (wider GEMMs, each weight reused across the tile), even a little past the L2 size. */
+#define TILE_BUDGET (5 * 512 * 1024)
+#define TILE_MAX    4
 
 struct sn_engine {
     const sn_model *m;
@@ -92,8 +95,9 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
     for (int s = 0; s < I->num_stages; s++) {
         /* A tile's working set: X (and Y in stage 2, whose input is a tile buffer), A, B. */
         size_t per = 4 * ((s == 0 ? 2 : 1) * act[s] + 2 * mid[s]);
-        int tl = forced[s] > 0 ? forced[s] : (int)(TILE_BUDGET / per);
+        int tl = forced[s] > 0 ? forced[s] : s == 0 ? 1 : (int)(TILE_BUDGET / per);
         if (tl < 1) tl = 1;
+        if (tl > TILE_MAX && !forced[s]) tl = TILE_MAX;
         if (tl > max_batch) tl = max_batch;
         /* even runs: 8 images with room for 5 go as 4 + 4, not 5 + 3 */
         if (!forced[s])
