@@ -280,6 +280,9 @@ static int load_models_json(sn_config *c, json_t *obj, const char *from, char *e
     return 0;
 }
 
+static int apply_json(sn_config *c, json_t *root, const char *path, char *err, size_t errlen);
+static int validate(sn_config *c, char *err, size_t errlen);
+
 static int load_file(sn_config *c, const char *path, char *err, size_t errlen) {
     json_error_t je;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
@@ -287,6 +290,24 @@ static int load_file(sn_config *c, const char *path, char *err, size_t errlen) {
         snprintf(err, errlen, "%s:%d: %s", path, je.line, je.text);
         return -1;
     }
+    return apply_json(c, root, path, err, errlen);
+}
+
+int sn_config_parse(sn_config *c, const char *text, size_t len, const char *from, char *err,
+                    size_t errlen) {
+    defaults(c);
+    json_error_t je;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        snprintf(err, errlen, "%s:%d: %s", from, je.line, je.text);
+        return -1;
+    }
+    if (apply_json(c, root, from, err, errlen) < 0) return -1;
+    return validate(c, err, errlen);
+}
+
+/* Applies a parsed config object; takes the reference to root. */
+static int apply_json(sn_config *c, json_t *root, const char *path, char *err, size_t errlen) {
     int rc = -1;
     if (!json_is_object(root)) {
         snprintf(err, errlen, "%s: the config must be a JSON object", path);
@@ -436,6 +457,10 @@ int sn_config_load(sn_config *c, int argc, char **argv, char *err, size_t errlen
         snprintf(c->config_path, sizeof c->config_path, "%s", cfg);
     }
 
+    /* A default model named by the file only makes sense with the file's models: when the
+     * environment or flags replace the models, it is dropped unless they name one too. */
+    int explicit_default = 0, models_replaced = 0;
+
     /* environment */
     for (size_t i = 0; i < NKEYS; i++) {
         char env[64] = "SHUFFLENET_";
@@ -444,10 +469,12 @@ int sn_config_load(sn_config *c, int argc, char **argv, char *err, size_t errlen
         env[j] = 0;
         const char *v = getenv(env);
         if (v && set_key(c, &keys[i], v, env, err, errlen) < 0) return -1;
+        if (v && !strcmp(keys[i].key, "default_model")) explicit_default = 1;
     }
     const char *em = getenv("SHUFFLENET_MODEL"), *es = getenv("SHUFFLENET_SYNTH");
     if (em || es) {
         c->nmodels = 0;
+        models_replaced = 1;
         if (em && add_model_list(c, em, 0, "SHUFFLENET_MODEL", err, errlen) < 0) return -1;
         if (es && add_model_list(c, es, 1, "SHUFFLENET_SYNTH", err, errlen) < 0) return -1;
     }
@@ -466,7 +493,7 @@ int sn_config_load(sn_config *c, int argc, char **argv, char *err, size_t errlen
                 snprintf(err, errlen, "%s needs a value", fl);
                 return -1;
             }
-            if (!replaced) c->nmodels = 0, replaced = 1;
+            if (!replaced) c->nmodels = 0, replaced = 1, models_replaced = 1;
             if (add_model_spec(c, v, is_synth, fl, err, errlen) < 0) return -1;
             continue;
         }
@@ -497,6 +524,8 @@ int sn_config_load(sn_config *c, int argc, char **argv, char *err, size_t errlen
         for (char *p = from; *p; p++)
             if (*p == '_') *p = '-';
         if (set_key(c, k, v, from, err, errlen) < 0) return -1;
+        if (!strcmp(k->key, "default_model")) explicit_default = 1;
     }
+    if (models_replaced && !explicit_default) c->default_model[0] = 0;
     return validate(c, err, errlen);
 }

@@ -46,6 +46,11 @@ typedef struct {
  * --help was printed (exit 0), or -1 with a message naming the key in err. */
 int sn_config_load(sn_config *c, int argc, char **argv, char *err, size_t errlen);
 
+/* Defaults, then a JSON config text (as a config file holds), validated; from names it in
+ * messages. For tests and fuzzing. Returns 0 or -1 with a message naming the key. */
+int sn_config_parse(sn_config *c, const char *text, size_t len, const char *from, char *err,
+                    size_t errlen);
+
 /* Parse "ADDR:PORT" into host and port. Returns 0 or -1. */
 int sn_config_split_listen(const char *listen, char *host, size_t cap, int *port);
 

@@ -412,6 +412,20 @@ def t_config_errors(S):
         assert key in out.stdout, key
 
 
+def t_model_flag_replaces_default(S):
+    """--model replaces the configured models, and with them the config file's default
+    (config/shufflenet-server.json names "g3"); an explicit --default-model still wins."""
+    S2 = Server("--model", "mine=" + G3, "--workers", "1")
+    try:
+        st, _, body = S2.post_raw(sample())
+        assert st == 200 and body["model"] == "mine", (st, body)
+    finally:
+        assert S2.stop() == 0
+    out = subprocess.run([SERVER, "--model", "mine=" + G3, "--default-model", "zz"],
+                         capture_output=True, text=True, timeout=30 * SLOW)
+    assert out.returncode == 2 and "default_model" in out.stderr, out.stderr
+
+
 def t_json_access_log(S):
     S2 = Server("--model", "g3=" + G3, "--log-format", "json", "--workers", "1")
     try:
@@ -673,7 +687,7 @@ def t_prometheus_scrape(S):
 
 TESTS = [t_models_and_probes, t_every_shared_image_raw_and_multipart, t_expected_classes,
          t_several_files_in_one_request, t_curl_like_readme, t_error_codes, t_payload_too_large,
-         t_config_errors, t_json_access_log, t_promtool, t_prometheus_scrape, t_overload,
+         t_config_errors, t_model_flag_replaces_default, t_json_access_log, t_promtool, t_prometheus_scrape, t_overload,
          t_timeout_504, t_disconnect_frees_slot, t_batching, t_drain]
 
 
