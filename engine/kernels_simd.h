@@ -489,11 +489,12 @@ static void stem_pool(const float *in, int n, int S, const float *w, const float
                         vstore(Tr + 2 * tld + x0, r);
                     }
                 }
-            /* the two input rows conv row y+2 adds: at batch > 1 the images come from L3 */
+            /* the two input rows conv row y+2 adds, into L2 (at batch > 1 the images come from L3;
+             * prefetching into L1 instead stalls on the miss buffers) */
             for (int ci = 0; ci < 3; ci++)
                 for (int iy = 2 * y + 4; iy < imin(2 * y + 6, S); iy++)
                     for (int x = 0; x < S; x += 16)
-                        __builtin_prefetch(img + ((size_t)ci * S + iy) * S + x);
+                        __builtin_prefetch(img + ((size_t)ci * S + iy) * S + x, 0, 2);
             for (int b = 0, c0 = 0; b < nb; b++) {
                 int cb = base + (b < extra);
                 stem_blks[cb](Ho, T, tld, wl + c0 * 27, bl + c0, srow + c0 * tld, tld);
