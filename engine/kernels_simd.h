@@ -564,8 +564,9 @@ static AI void fc_blk(const int ni, const float *feat, int C, const float *w, in
         for (int i = 0; i < ni; i++) f[i] = vload(feat + (size_t)i * C + c);
 #pragma GCC unroll 4
         for (int r = 0; r < FC_R; r++) {
-            /* the same columns of the next block's rows: they come from L3 at batch 1 */
-            __builtin_prefetch(wr[r] + (size_t)FC_R * C + c);
+            /* the same columns of the next block's rows, into L2: at batch 1 they come from L3 or
+             * memory (prefetching into L1 stalls on the miss buffers: half the bandwidth) */
+            __builtin_prefetch(wr[r] + (size_t)FC_R * C + c, 0, 2);
             V wv = vload(wr[r] + c);
 #pragma GCC unroll 4
             for (int i = 0; i < ni; i++) acc[r][i] = vfma(wv, f[i], acc[r][i]);
