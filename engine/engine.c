@@ -5,9 +5,11 @@
  * channel c of image i starts at base + c*ld + i*H*W, so images i0.. of a batch tensor are the
  * view (base + i0*H*W, ld) and every kernel runs on any contiguous run of images.
  *
- * Batch tiling: each stage s runs tile[s] images at a time, chosen so that a tile's
- * activations stay in L2 (the later stages have smaller planes, so larger tiles, which also
- * widen their GEMMs and reuse their weights more). The tiles nest: to run stage s on a tile,
+ * Batch tiling: each stage s runs tile[s] images at a time (see TILE_BUDGET below: the stem
+ * and stage 2 one image at a time, stages 3 and 4 in tiles sized to their activations when
+ * their weights are too big to stay in L2 anyway, which widens their GEMMs and reuses each
+ * weight across the tile). The stem writes the pooled stage-2 input directly (its conv output
+ * lives only in a few rows of stem_scratch). The tiles nest: to run stage s on a tile,
  * the stages below run tile[s-1] images at a time until the tile's input is complete, so a
  * stage boundary buffer holds one tile of the next stage, not the whole batch. Inside a tile
  * four buffers suffice: X and Y hold the unit input/output (stride-1 units update X in place
