@@ -27,18 +27,22 @@ static int cmp_d(const void *a, const void *b) {
 
 int sn_cmd_bench(int argc, char **argv) {
     const char *model = NULL;
-    int batch = 1, iters = 30, warmup = 3, json = 0, peak_ms = 200;
+    int batch = 1, iters = 30, warmup = 3, json = 0, peak_ms = 200, inputs = 8;
     for (int i = 1; i < argc; i++) {
         const char *v;
         if (sn_cli_is_help(argv[i])) {
             printf("usage: shufflenet bench --model FILE [--batch B] [--iterations N] "
-                   "[--warmup W] [--json] [--cpu-time] [--peak-ms MS]\n"
+                   "[--warmup W] [--json] [--cpu-time] [--peak-ms MS] [--inputs N]\n"
                    "  Times sn_engine_run on one thread with a deterministic input: W warm-up\n"
                    "  runs, then N timed runs (default 30). Prints the median ms per batch and\n"
                    "  per image, images/s, GFLOP/s and %% of the measured FMA peak. --json:\n"
                    "  ms_per_batch, ms_per_image (the medians), p10/p90, images_per_s, gflops,\n"
                    "  peak_gflops, pct_peak, isa, batch, iterations, runs_ms (every run).\n"
                    "  --peak-ms: how long the FMA peak probe runs (default 200, 0 skips it).\n"
+                   "  --inputs N: distinct input images cycled through (default 8, rounded up\n"
+                   "  to whole batches): each run reads images the previous run did not, as a\n"
+                   "  server would, so batch 1 and batch 8 both start from cold input. 1 = the\n"
+                   "  same batch every run (its input stays warm in cache).\n"
                    "  --cpu-time: time with the thread's CPU clock instead of the wall clock\n"
                    "  (ignores time spent descheduled on a busy machine).\n"
                    "  SHUFFLENET_ISA=scalar|avx2|avx512 forces a kernel set.\n");
@@ -55,6 +59,8 @@ int sn_cmd_bench(int argc, char **argv) {
             json = 1;
         else if ((v = sn_cli_opt(argc, argv, &i, "--peak-ms")))
             peak_ms = (int)sn_cli_int("--peak-ms", v, 0, 10000);
+        else if ((v = sn_cli_opt(argc, argv, &i, "--inputs")))
+            inputs = (int)sn_cli_int("--inputs", v, 1, 4096);
         else if (!strcmp(argv[i], "--cpu-time"))
             bench_clock = CLOCK_THREAD_CPUTIME_ID;
         else {
@@ -71,17 +77,23 @@ int sn_cmd_bench(int argc, char **argv) {
         return 2;
     }
     size_t isz = (size_t)3 * I->input_size * I->input_size;
-    float *x = malloc(isz * batch * sizeof(float));
+    int nb = (inputs + batch - 1) / batch; /* batches in the input pool */
+    float *x = malloc(isz * batch * nb * sizeof(float));
     float *out = malloc((size_t)batch * I->num_classes * sizeof(float));
     double *t = malloc((size_t)iters * sizeof(double));
-    for (size_t i = 0; i < isz * batch; i++) x[i] = (float)((i * 2654435761u >> 8) % 256);
+    if (!x || !out || !t) {
+        fprintf(stderr, "shufflenet bench: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < isz * batch * nb; i++) x[i] = (float)((i * 2654435761u >> 8) % 256);
     /* The probe runs first: it also brings the core out of any idle clock state. */
     double peak = sn_kernels_by_name("avx2") && peak_ms ? sn_fma_peak_gflops(peak_ms) : 0;
-    for (int i = 0; i < warmup; i++) sn_engine_run(e, x, batch, out);
+    for (int i = 0; i < warmup; i++) sn_engine_run(e, x + isz * batch * (i % nb), batch, out);
     int tty = !json && isatty(2);
     for (int i = 0; i < iters; i++) {
+        const float *in = x + isz * batch * ((warmup + i) % nb);
         double t0 = now_ms();
-        sn_engine_run(e, x, batch, out);
+        sn_engine_run(e, in, batch, out);
         t[i] = now_ms() - t0;
         if (tty) fprintf(stderr, "\r  run %d/%d: %.2f ms", i + 1, iters, t[i]);
     }
