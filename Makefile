@@ -78,6 +78,10 @@ $(BUILD)/obj/engine/kernels_avx512.o: engine/kernels_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AVX512_FLAGS) -c $< -o $@
 
+# Preprocessing is plain C loops that GCC vectorises only at -O3 (0.69 -> 0.52 ms per
+# 640x480 image); the result is bit-identical.
+$(BUILD)/obj/engine/preprocess.o: CFLAGS += -O3
+
 $(BUILD)/libshufflenet.a: $(ENGINE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

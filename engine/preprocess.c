@@ -72,10 +72,21 @@ static void cv_coeff(int d, int ssize, double scale, int *s0, int *s1, int *w0, 
     *w1 = (int)lrintf(f * CV_COEF_SCALE);
 }
 
+/* Horizontal pass of one source row into h (cw*3 values). */
+static void cv_hrow(const uint8_t *row, const int *xs, int cw, int *h) {
+    for (int i = 0; i < cw; i++) {
+        const uint8_t *a = row + xs[4 * i], *b = row + xs[4 * i + 1];
+        int w0 = xs[4 * i + 2], w1 = xs[4 * i + 3];
+        h[3 * i] = a[0] * w0 + b[0] * w1;
+        h[3 * i + 1] = a[1] * w0 + b[1] * w1;
+        h[3 * i + 2] = a[2] * w0 + b[2] * w1;
+    }
+}
+
 static int resize_opencv(const uint8_t *src, int sw, int sh, int dw, int dh, int x0, int y0, int cw,
                          int ch, uint8_t *dst) {
     int n = cw * 3;
-    int *xs = malloc((size_t)cw * 4 * sizeof *xs); /* s0, s1, w0, w1 per column */
+    int *xs = malloc((size_t)cw * 4 * sizeof *xs); /* byte offsets s0*3, s1*3, w0, w1 */
     int *hrow = malloc((size_t)n * 2 * sizeof *hrow);
     if (!xs || !hrow) {
         free(xs);
@@ -83,9 +94,17 @@ static int resize_opencv(const uint8_t *src, int sw, int sh, int dw, int dh, int
         return -1;
     }
     double scale_x = 1.0 / ((double)dw / sw), scale_y = 1.0 / ((double)dh / sh);
-    for (int i = 0; i < cw; i++)
+    for (int i = 0; i < cw; i++) {
         cv_coeff(x0 + i, sw, scale_x, &xs[4 * i], &xs[4 * i + 1], &xs[4 * i + 2], &xs[4 * i + 3]);
-    int simd_end = (dw * 3) & ~7;
+        xs[4 * i] *= 3;
+        xs[4 * i + 1] *= 3;
+    }
+    /* Values [0, split) of each output row take the SIMD kernel's rounding, the rest the
+     * scalar tail's (see above). */
+    int split = ((dw * 3) & ~7) - x0 * 3;
+    if (split < 0) split = 0;
+    if (split > n) split = n;
+    int have[2] = {-1, -1}; /* source row held in hrow[0..n) and hrow[n..2n) */
 
     for (int j = 0; j < ch; j++) {
         /* vertical weights: sy is not clamped, rows are (as OpenCV does for linear) */
@@ -93,26 +112,23 @@ static int resize_opencv(const uint8_t *src, int sw, int sh, int dw, int dh, int
         int sy = (int)floorf(fy);
         fy -= (float)sy;
         int b0 = (int)lrintf((1.f - fy) * CV_COEF_SCALE), b1 = (int)lrintf(fy * CV_COEF_SCALE);
-        for (int k = 0; k < 2; k++) {
-            const uint8_t *row = src + (size_t)clampi(sy + k, 0, sh - 1) * sw * 3;
-            int *h = hrow + k * n;
-            for (int i = 0; i < cw; i++) {
-                const uint8_t *a = row + (size_t)xs[4 * i] * 3,
-                              *b = row + (size_t)xs[4 * i + 1] * 3;
-                for (int c = 0; c < 3; c++)
-                    h[i * 3 + c] = a[c] * xs[4 * i + 2] + b[c] * xs[4 * i + 3];
-            }
+        int r0 = clampi(sy, 0, sh - 1), r1 = clampi(sy + 1, 0, sh - 1);
+        /* Reuse horizontal rows the previous output row already computed. */
+        if (have[0] != r0 && have[1] == r0) {
+            memcpy(hrow, hrow + n, (size_t)n * sizeof *hrow);
+            have[0] = r0;
         }
+        if (have[0] != r0) cv_hrow(src + (size_t)r0 * sw * 3, xs, cw, hrow), have[0] = r0;
+        if (have[1] != r1) cv_hrow(src + (size_t)r1 * sw * 3, xs, cw, hrow + n), have[1] = r1;
+        const int *h0 = hrow, *h1 = hrow + n;
         uint8_t *out = dst + (size_t)j * n;
-        for (int i = 0; i < n; i++) {
-            int v;
-            if (x0 * 3 + i < simd_end)
-                v = (((hrow[i] >> 4) * b0) >> 16) + (((hrow[n + i] >> 4) * b1) >> 16),
-                v = (v + 2) >> 2;
-            else
-                v = (hrow[i] * b0 + hrow[n + i] * b1 + (1 << (2 * CV_COEF_BITS - 1))) >>
-                    (2 * CV_COEF_BITS);
-            out[i] = (uint8_t)clampi(v, 0, 255);
+        for (int i = 0; i < split; i++) {
+            int v = ((((h0[i] >> 4) * b0) >> 16) + (((h1[i] >> 4) * b1) >> 16) + 2) >> 2;
+            out[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+        for (int i = split; i < n; i++) {
+            int v = (h0[i] * b0 + h1[i] * b1 + (1 << (2 * CV_COEF_BITS - 1))) >> (2 * CV_COEF_BITS);
+            out[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
         }
     }
     free(xs);
@@ -302,11 +318,23 @@ int sn_preprocess_image(const sn_preprocess *p, const uint8_t *rgb, int w, int h
         return -1;
     }
     size_t plane = (size_t)crop * crop;
-    for (int c = 0; c < 3; c++) {
-        int sc = p->rgb ? c : 2 - c; /* source channel of output plane c */
-        float m = p->mean[c], s = p->std[c];
-        float *o = out + c * plane;
-        for (size_t i = 0; i < plane; i++) o[i] = ((float)win[i * 3 + sc] - m) / s;
+    float *o0 = out, *o1 = out + plane, *o2 = out + 2 * plane;
+    int s0 = p->rgb ? 0 : 2, s2 = 2 - s0; /* source channel of output planes 0 and 2 */
+    if (p->mean[0] == 0 && p->mean[1] == 0 && p->mean[2] == 0 && p->std[0] == 1 &&
+        p->std[1] == 1 && p->std[2] == 1) {
+        for (size_t i = 0; i < plane; i++) { /* (x - 0) / 1 == x exactly */
+            o0[i] = win[i * 3 + s0];
+            o1[i] = win[i * 3 + 1];
+            o2[i] = win[i * 3 + s2];
+        }
+    } else {
+        float m0 = p->mean[0], m1 = p->mean[1], m2 = p->mean[2];
+        float d0 = p->std[0], d1 = p->std[1], d2 = p->std[2];
+        for (size_t i = 0; i < plane; i++) {
+            o0[i] = ((float)win[i * 3 + s0] - m0) / d0;
+            o1[i] = ((float)win[i * 3 + 1] - m1) / d1;
+            o2[i] = ((float)win[i * 3 + s2] - m2) / d2;
+        }
     }
     free(win);
     return 0;
