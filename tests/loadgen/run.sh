@@ -49,7 +49,14 @@ start_stub() { # start_stub ARGS...: sets stub_pid and PORT
     echo "run.sh: stub server did not start"; cat "$TMP/stub.out"; exit 1
 }
 stop_stub() { # prints the stub's request count
-    kill "$stub_pid"; wait "$stub_pid" 2>/dev/null; stub_pid=
+    # Called as $(stop_stub), i.e. in a subshell where `wait` cannot wait for the stub (not
+    # its child): poll for the line the stub prints on exit instead.
+    kill "$stub_pid"; wait "$stub_pid" 2>/dev/null
+    for _ in $(seq 200); do
+        grep -q '^requests' "$TMP/stub.out" && break
+        sleep 0.05
+    done
+    stub_pid=
     awk '/^requests/{print $2}' "$TMP/stub.out"
 }
 lg() { timeout 60 "$LG" --url "http://127.0.0.1:$PORT" --image "$IMG" --quiet "$@"; }
