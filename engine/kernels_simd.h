@@ -19,8 +19,9 @@
  * Layouts and argument meanings are those of kernels.h; the scalar twins in
  * kernels_scalar.c define the results (up to float rounding order). */
 
-#define NR (2 * VL) /* columns of a 1x1-conv micro-tile */
-#define AI __attribute__((always_inline)) inline
+#define NR        (2 * VL) /* columns of a 1x1-conv micro-tile */
+#define PW_PF_LOC 2        /* the next panel's prefetch goes to L2 */
+#define AI        __attribute__((always_inline)) inline
 
 static int imin(int a, int b) {
     return a < b ? a : b;
@@ -49,10 +50,12 @@ static void pack_pw(const float *w, int M, int K, float *packed) {
 }
 
 /* One micro-tile: mr rows x NR columns. tail 0: all NR columns; 1: nc < NR columns; 2: nc <=
- * VL columns (one vector, the second accumulator row is left out). */
+ * VL columns (one vector, the second accumulator row is left out). pf, if not NULL, is the
+ * next column panel (same ld): its K rows are prefetched while this tile runs, so the panel
+ * the other row blocks then reuse is in cache by the time they get to it. */
 static AI void pw_tile(const int mr, const int tail, int K, const float *in, size_t ld,
                        const float *w, const float *bias, float *out, size_t out_ld,
-                       const float *res, size_t res_ld, int relu, int nc) {
+                       const float *res, size_t res_ld, int relu, int nc, const float *pf) {
     V acc0[MRMAX], acc1[MRMAX];
     const int two = tail != 2;
 #pragma GCC unroll 16
@@ -60,6 +63,11 @@ static AI void pw_tile(const int mr, const int tail, int K, const float *in, siz
     int n0 = tail ? imin(nc, VL) : VL, n1 = tail ? imax(nc - VL, 0) : VL;
     for (int k = 0; k < K; k++) {
         const float *ip = in + (size_t)k * ld;
+        if (pf) {
+            const float *q = pf + (size_t)k * ld;
+            __builtin_prefetch(q, 0, PW_PF_LOC);
+            __builtin_prefetch(q + NR - 1, 0, PW_PF_LOC);
+        }
         V a0 = tail ? vload_n(ip, 0, n0, 0.0f) : vload(ip);
         V a1 = tail == 1 ? vload_n(ip + VL, 0, n1, 0.0f) : tail ? a0 : vload(ip + VL);
         const float *wk = w + (size_t)k * mr;
@@ -138,12 +146,14 @@ static AI void pw_tile_h(const int mr, const int wide, int K, const float *in, s
 #define PW_TILE_H(R)                                                                               \
     static void pw_hw_##R(int K, const float *in, size_t ld, const float *w, const float *bias,    \
                           float *out, size_t out_ld, const float *res, size_t res_ld, int relu,    \
-                          int nc) {                                                                \
+                          int nc, const float *pf) {                                               \
+        (void)pf;                                                                                  \
         pw_tile_h(R, 1, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc);                   \
     }                                                                                              \
     static void pw_hn_##R(int K, const float *in, size_t ld, const float *w, const float *bias,    \
                           float *out, size_t out_ld, const float *res, size_t res_ld, int relu,    \
-                          int nc) {                                                                \
+                          int nc, const float *pf) {                                               \
+        (void)pf;                                                                                  \
         pw_tile_h(R, 0, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc);                   \
     }
 #else
@@ -152,23 +162,25 @@ static AI void pw_tile_h(const int mr, const int wide, int K, const float *in, s
 
 typedef void (*pw_tile_fn)(int K, const float *in, size_t ld, const float *w, const float *bias,
                            float *out, size_t out_ld, const float *res, size_t res_ld, int relu,
-                           int nc);
+                           int nc, const float *pf);
 
 #define PW_TILE(R)                                                                                 \
     static void pw_full_##R(int K, const float *in, size_t ld, const float *w, const float *bias,  \
                             float *out, size_t out_ld, const float *res, size_t res_ld, int relu,  \
-                            int nc) {                                                              \
-        pw_tile(R, 0, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc);                     \
+                            int nc, const float *pf) {                                             \
+        pw_tile(R, 0, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc, pf);                 \
     }                                                                                              \
     static void pw_tail_##R(int K, const float *in, size_t ld, const float *w, const float *bias,  \
                             float *out, size_t out_ld, const float *res, size_t res_ld, int relu,  \
-                            int nc) {                                                              \
-        pw_tile(R, 1, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc);                     \
+                            int nc, const float *pf) {                                             \
+        (void)pf;                                                                                  \
+        pw_tile(R, 1, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc, NULL);               \
     }                                                                                              \
     static void pw_half_##R(int K, const float *in, size_t ld, const float *w, const float *bias,  \
                             float *out, size_t out_ld, const float *res, size_t res_ld, int relu,  \
-                            int nc) {                                                              \
-        pw_tile(R, 2, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc);                     \
+                            int nc, const float *pf) {                                             \
+        (void)pf;                                                                                  \
+        pw_tile(R, 2, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc, NULL);               \
     }                                                                                              \
     PW_TILE_H(R)
 PW_TILE(1)
@@ -219,12 +231,15 @@ static void pw(const sn_pw_args *a) {
 #ifdef HVL
         if (nc < NR) fn = nc > VL + HVL ? pw_tail : nc > VL ? pw_hw : nc > HVL ? pw_half : pw_hn;
 #endif
+        /* the first row block prefetches the next full panel */
+        const float *pf = p + 2 * NR <= P ? a->in + p + NR : NULL;
         int m0 = 0;
         for (int b = 0; b < nb; b++) {
             int mr = base + (b < extra);
             fn[mr](K, a->in + p, a->in_ld, a->w + (size_t)m0 * K, a->bias + m0,
                    a->out + (size_t)m0 * ld + p, ld,
-                   a->res ? a->res + (size_t)m0 * a->res_ld + p : NULL, a->res_ld, a->relu, nc);
+                   a->res ? a->res + (size_t)m0 * a->res_ld + p : NULL, a->res_ld, a->relu, nc,
+                   b == 0 ? pf : NULL);
             m0 += mr;
         }
     }
