@@ -109,9 +109,15 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
         if (tl < 1) tl = 1;
         if (tl > TILE_MAX && !forced[s]) tl = TILE_MAX;
         if (tl > max_batch) tl = max_batch;
-        /* even runs: 8 images with room for 5 go as 4 + 4, not 5 + 3 */
-        if (!forced[s])
-            tl = (max_batch + (max_batch + tl - 1) / tl - 1) / ((max_batch + tl - 1) / tl);
+        e->tile[s] = tl;
+    }
+    /* even runs over what each stage is handed (the batch for the last stage, a tile of the
+     * next stage for the others): 8 images with room for 5 go as 4 + 4, not 5 + 3, and a tile
+     * of 4 with room for 3 below it as 2 + 2, not 3 + 1 */
+    for (int s = I->num_stages - 1; s >= 0; s--) {
+        int tl = e->tile[s], of = s == I->num_stages - 1 ? max_batch : e->tile[s + 1];
+        if (tl > of) tl = of;
+        if (!forced[s]) tl = (of + (of + tl - 1) / tl - 1) / ((of + tl - 1) / tl);
         e->tile[s] = tl;
         nx = maxz(nx, round16(act[s] * tl));
         na = maxz(na, round16(mid[s] * tl));
