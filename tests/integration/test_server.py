@@ -584,15 +584,21 @@ def t_drain(_S):
 
 
 def t_batching(_S):
+    # Twelve different images: real photos, or generated gradients of different sizes.
+    if HAVE_SHARED:
+        names = [n for n in shared_images() if n not in EDGE_STATUS][:12]
+        data = {n: image(n) for n in names}
+    else:
+        data = {"gen%d" % i: make_png(240 + 8 * i, 200 + 4 * i) for i in range(12)}
+        names = sorted(data)
     S2 = Server("--model", "g3=" + G3, "--workers", "1", "--max-batch", "8",
                 "--max-batch-delay-us", "50000", "--http-threads", "4")
-    names = [n for n in shared_images() if n not in EDGE_STATUS][:12]
     try:
-        single = {n: ok_topk(S2.post_raw(image(n)))["results"][0]["top_k"] for n in names}
+        single = {n: ok_topk(S2.post_raw(data[n]))["results"][0]["top_k"] for n in names}
         out = {}
 
         def one(n):
-            out[n] = S2.post_raw(image(n))
+            out[n] = S2.post_raw(data[n])
         ts = [threading.Thread(target=one, args=(n,)) for n in names]
         for t in ts:
             t.start()
