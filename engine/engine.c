@@ -23,10 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Activation bytes a tile of stages 3 and 4 may use, and the most images in one; L2 is 2 MiB
- * on the target (Zen 4). Measured batch-8 runs do best with the stem and stage 2 one image at
- * a time (large planes, nothing to gain in GEMM width) and tiles of up to 4 images after it
- * (wider GEMMs, each weight reused across the tile), even a little past the L2 size. */
+/* Activation bytes a tile of stages 3 and 4 may use, and the most images in one. L2 is 1 MiB
+ * per core here (Zen 4 VM; lscpu says 2 MiB in 2 instances). Measured batch-8 runs do best
+ * with the stem and stage 2 one image at a time (large planes, nothing to gain in GEMM width)
+ * and tiles of up to 4 images after it (wider GEMMs, each weight reused across the tile),
+ * even past the L2 size. */
 #define TILE_BUDGET (5 * 512 * 1024)
 #define TILE_MAX    4
 /* A stage whose weights take fewer bytes than this keeps them in L2 from one image to the next
