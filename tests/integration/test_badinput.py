@@ -17,10 +17,9 @@ import socket
 import struct
 import sys
 import time
-import traceback
 import zlib
 
-from test_server import (G3, G8, HAVE_SHARED, IMAGES, SLOW, Server, Skip, make_png, metric,
+from test_server import (G3, G8, HAVE_SHARED, IMAGES, SLOW, Server, Skip, make_png, metric, run_one,
                          multipart)
 
 # ---- raw HTTP -------------------------------------------------------------------------------
@@ -500,21 +499,14 @@ def main():
         for name, expect, fn in CASES:
             if only and not any(o in name for o in only):
                 continue
-            t0 = time.time()
-            try:
+            def case():
                 fn(S)
                 st, _, _ = S.get("/healthz")
                 assert st == 200, "/healthz answered %s after the case" % st
                 assert S.p.poll() is None, "the server died"
-                passed += 1
-                print("PASS %-58s -> %s (%.2fs)" % (name, expect, time.time() - t0), flush=True)
-            except Skip as e:
-                skipped += 1
-                print("SKIP: %s: %s" % (name, e), flush=True)
-            except Exception:  # noqa: BLE001 - report and go on
-                failed += 1
-                print("FAIL %s -> %s" % (name, expect), flush=True)
-                traceback.print_exc()
+            r = run_one("%-58s" % name, case, " -> %s" % expect)
+            passed, failed, skipped = passed + r[0], failed + r[1], skipped + r[2]
+            if r[1]:
                 if S.p.poll() is not None:
                     print("the server died:\n" + S.logtext()[-4000:])
                     break

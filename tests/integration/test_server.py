@@ -697,6 +697,23 @@ TESTS = [t_models_and_probes, t_every_shared_image_raw_and_multipart, t_expected
          t_timeout_504, t_disconnect_frees_slot, t_batching, t_drain]
 
 
+def run_one(name, fn, detail=""):
+    """Runs one test case and prints PASS/SKIP/FAIL; returns (passed, failed, skipped) as
+    0/1 counts. Shared by the three integration scripts."""
+    t0 = time.time()
+    try:
+        fn()
+        print("PASS %s%s (%.2fs)" % (name, detail, time.time() - t0), flush=True)
+        return 1, 0, 0
+    except Skip as e:
+        print("SKIP: %s: %s" % (name, e), flush=True)
+        return 0, 0, 1
+    except Exception:  # noqa: BLE001 - report and go on
+        print("FAIL %s%s" % (name, detail), flush=True)
+        traceback.print_exc()
+        return 0, 1, 0
+
+
 def main():
     only = sys.argv[1:]
     passed = failed = skipped = 0
@@ -705,18 +722,8 @@ def main():
         for t in TESTS:
             if only and t.__name__ not in only:
                 continue
-            t0 = time.time()
-            try:
-                t(S)
-                passed += 1
-                print("PASS %s (%.1fs)" % (t.__name__, time.time() - t0), flush=True)
-            except Skip as e:
-                skipped += 1
-                print("SKIP: %s: %s" % (t.__name__, e), flush=True)
-            except Exception:  # noqa: BLE001 - report and go on
-                failed += 1
-                print("FAIL %s" % t.__name__, flush=True)
-                traceback.print_exc()
+            r = run_one(t.__name__, lambda: t(S))
+            passed, failed, skipped = passed + r[0], failed + r[1], skipped + r[2]
         if S.p.poll() is not None:
             failed += 1
             print("FAIL: the main server died:\n" + S.logtext())

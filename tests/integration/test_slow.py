@@ -14,9 +14,8 @@ import socket
 import statistics
 import sys
 import time
-import traceback
 
-from test_server import BUILD, G3, SLOW, Server, Skip, make_png, metric
+from test_server import BUILD, G3, SLOW, Server, Skip, make_png, metric, run_one
 
 SANITIZED = "asan" in BUILD or "tsan" in BUILD
 
@@ -208,18 +207,8 @@ def main():
     for t in TESTS:
         if only and t.__name__ not in only:
             continue
-        t0 = time.time()
-        try:
-            t(None)
-            passed += 1
-            print("PASS %s (%.1fs)" % (t.__name__, time.time() - t0), flush=True)
-        except Skip as e:
-            skipped += 1
-            print("SKIP: %s: %s" % (t.__name__, e), flush=True)
-        except Exception:  # noqa: BLE001 - report and go on
-            failed += 1
-            print("FAIL %s" % t.__name__, flush=True)
-            traceback.print_exc()
+        r = run_one(t.__name__, lambda: t(None))
+        passed, failed, skipped = passed + r[0], failed + r[1], skipped + r[2]
     print("slow clients: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
     return 1 if failed else 0
 
