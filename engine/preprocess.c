@@ -3,6 +3,7 @@
  * fixed-point arithmetic), centre crop with Python's round-half-to-even offsets, channel
  * order, (x - mean) / std. Only the crop window of the resized image is ever computed. */
 #include "preprocess.h"
+#include "errf.h"
 
 #include <limits.h>
 #include <math.h>
@@ -11,13 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int clampi(int v, int lo, int hi) {
     return v < lo ? lo : v > hi ? hi : v;
@@ -277,28 +271,28 @@ done:
 int sn_preprocess_image(const sn_preprocess *p, const uint8_t *rgb, int w, int h, float *out,
                         char *err, size_t errlen) {
     if (!p || !rgb || !out || w <= 0 || h <= 0) {
-        set_err(err, errlen, "preprocess: bad arguments");
+        sn_errf(err, errlen, "preprocess: bad arguments");
         return -1;
     }
     int crop = p->crop;
     if (crop <= 0 || p->resize_short < crop) {
-        set_err(err, errlen, "preprocess: crop %d does not fit resize_short %d", crop,
+        sn_errf(err, errlen, "preprocess: crop %d does not fit resize_short %d", crop,
                 p->resize_short);
         return -1;
     }
     for (int c = 0; c < 3; c++)
         if (!(p->std[c] != 0.f) || !isfinite(p->std[c]) || !isfinite(p->mean[c])) {
-            set_err(err, errlen, "preprocess: bad mean/std for channel %d", c);
+            sn_errf(err, errlen, "preprocess: bad mean/std for channel %d", c);
             return -1;
         }
     if (p->resize != SN_RESIZE_OPENCV_BILINEAR && p->resize != SN_RESIZE_PILLOW_BILINEAR) {
-        set_err(err, errlen, "preprocess: unknown resize mode %d", (int)p->resize);
+        sn_errf(err, errlen, "preprocess: unknown resize mode %d", (int)p->resize);
         return -1;
     }
     int rw, rh;
     sn_preprocess_resized_size(p, w, h, &rw, &rh);
     if (rw < crop || rh < crop || rw == INT_MAX || rh == INT_MAX) {
-        set_err(err, errlen, "preprocess: %dx%d resizes to %dx%d, cannot crop %dx%d", w, h, rw, rh,
+        sn_errf(err, errlen, "preprocess: %dx%d resizes to %dx%d, cannot crop %dx%d", w, h, rw, rh,
                 crop, crop);
         return -1;
     }
@@ -306,7 +300,7 @@ int sn_preprocess_image(const sn_preprocess *p, const uint8_t *rgb, int w, int h
 
     uint8_t *win = malloc((size_t)crop * crop * 3);
     if (!win) {
-        set_err(err, errlen, "preprocess: out of memory");
+        sn_errf(err, errlen, "preprocess: out of memory");
         return -1;
     }
     int rc = p->resize == SN_RESIZE_OPENCV_BILINEAR
@@ -314,7 +308,7 @@ int sn_preprocess_image(const sn_preprocess *p, const uint8_t *rgb, int w, int h
                  : resize_pillow(rgb, w, h, rw, rh, left, top, crop, crop, win);
     if (rc) {
         free(win);
-        set_err(err, errlen, "preprocess: out of memory");
+        sn_errf(err, errlen, "preprocess: out of memory");
         return -1;
     }
     size_t plane = (size_t)crop * crop;

@@ -4,6 +4,7 @@
  * object, every tensor must have a known dtype, a shape whose element count matches its byte
  * range, and a byte range inside the data section that overlaps no other tensor. */
 #include "safetensors.h"
+#include "errf.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -14,13 +15,6 @@
 
 #define MAX_HEADER (100u << 20) /* 100 MiB of JSON is far beyond any real model */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static const struct {
     const char *name;
@@ -73,24 +67,24 @@ void sn_st_close(sn_st_file *f) {
 static int parse_tensor(const char *name, json_t *v, const uint8_t *data, uint64_t datalen,
                         sn_st_tensor *t, char *err, size_t errlen) {
     if (!json_is_object(v)) {
-        seterr(err, errlen, "tensor '%s': entry is not an object", name);
+        sn_errf(err, errlen, "tensor '%s': entry is not an object", name);
         return -1;
     }
     json_t *jd = json_object_get(v, "dtype"), *js = json_object_get(v, "shape"),
            *jo = json_object_get(v, "data_offsets");
     if (!json_is_string(jd) || !json_is_array(js) || !json_is_array(jo) ||
         json_array_size(jo) != 2) {
-        seterr(err, errlen, "tensor '%s': needs dtype, shape and data_offsets [begin, end]", name);
+        sn_errf(err, errlen, "tensor '%s': needs dtype, shape and data_offsets [begin, end]", name);
         return -1;
     }
     int esize;
     if (lookup_dtype(json_string_value(jd), &t->dtype, &esize, &t->dtype_name)) {
-        seterr(err, errlen, "tensor '%s': unknown dtype '%s'", name, json_string_value(jd));
+        sn_errf(err, errlen, "tensor '%s': unknown dtype '%s'", name, json_string_value(jd));
         return -1;
     }
     size_t nd = json_array_size(js);
     if (nd > SN_ST_MAX_DIMS) {
-        seterr(err, errlen, "tensor '%s': %zu dimensions (max %d)", name, nd, SN_ST_MAX_DIMS);
+        sn_errf(err, errlen, "tensor '%s': %zu dimensions (max %d)", name, nd, SN_ST_MAX_DIMS);
         return -1;
     }
     t->ndim = (int)nd;
@@ -99,31 +93,31 @@ static int parse_tensor(const char *name, json_t *v, const uint8_t *data, uint64
         json_t *d = json_array_get(js, i);
         if (!json_is_integer(d) || json_integer_value(d) < 0 ||
             json_integer_value(d) > (1LL << 40)) {
-            seterr(err, errlen, "tensor '%s': bad shape dimension %zu", name, i);
+            sn_errf(err, errlen, "tensor '%s': bad shape dimension %zu", name, i);
             return -1;
         }
         t->shape[i] = json_integer_value(d);
         numel *= (uint64_t)t->shape[i];
         if (numel > (1ULL << 40)) {
-            seterr(err, errlen, "tensor '%s': shape too large", name);
+            sn_errf(err, errlen, "tensor '%s': shape too large", name);
             return -1;
         }
     }
     json_t *b = json_array_get(jo, 0), *e = json_array_get(jo, 1);
     if (!json_is_integer(b) || !json_is_integer(e) || json_integer_value(b) < 0 ||
         json_integer_value(e) < json_integer_value(b)) {
-        seterr(err, errlen, "tensor '%s': bad data_offsets", name);
+        sn_errf(err, errlen, "tensor '%s': bad data_offsets", name);
         return -1;
     }
     uint64_t begin = (uint64_t)json_integer_value(b), end = (uint64_t)json_integer_value(e);
     if (end > datalen) {
-        seterr(err, errlen,
+        sn_errf(err, errlen,
                "tensor '%s': data_offsets [%llu, %llu] outside the data section (%llu bytes)", name,
                (unsigned long long)begin, (unsigned long long)end, (unsigned long long)datalen);
         return -1;
     }
     if (end - begin != numel * (uint64_t)esize) {
-        seterr(err, errlen, "tensor '%s': %llu bytes for %llu elements of %s", name,
+        sn_errf(err, errlen, "tensor '%s': %llu bytes for %llu elements of %s", name,
                (unsigned long long)(end - begin), (unsigned long long)numel, t->dtype_name);
         return -1;
     }
@@ -138,24 +132,24 @@ int sn_st_parse(uint8_t *buf, size_t size, sn_st_file *f, char *err, size_t errl
     f->buf = buf;
     f->size = size;
     if (size < 8) {
-        seterr(err, errlen, "file too short for a safetensors header (%zu bytes)", size);
+        sn_errf(err, errlen, "file too short for a safetensors header (%zu bytes)", size);
         goto fail;
     }
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | buf[i];
     if (hlen > size - 8 || hlen > MAX_HEADER) {
-        seterr(err, errlen, "header length %llu is beyond the file (%zu bytes)",
+        sn_errf(err, errlen, "header length %llu is beyond the file (%zu bytes)",
                (unsigned long long)hlen, size);
         goto fail;
     }
     json_error_t je;
     json_t *root = json_loadb((const char *)buf + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
-        seterr(err, errlen, "header is not valid JSON: %s (at byte %d)", je.text, je.position);
+        sn_errf(err, errlen, "header is not valid JSON: %s (at byte %d)", je.text, je.position);
         goto fail;
     }
     if (!json_is_object(root)) {
-        seterr(err, errlen, "header is not a JSON object");
+        sn_errf(err, errlen, "header is not a JSON object");
         json_decref(root);
         goto fail;
     }
@@ -167,7 +161,7 @@ int sn_st_parse(uint8_t *buf, size_t size, sn_st_file *f, char *err, size_t errl
     if (!f->tensors || !ranges) {
         free(ranges);
         json_decref(root);
-        seterr(err, errlen, "out of memory");
+        sn_errf(err, errlen, "out of memory");
         goto fail;
     }
     const char *key;
@@ -176,7 +170,7 @@ int sn_st_parse(uint8_t *buf, size_t size, sn_st_file *f, char *err, size_t errl
     json_object_foreach(root, key, val) {
         if (!strcmp(key, "__metadata__")) {
             if (!json_is_object(val)) {
-                seterr(err, errlen, "__metadata__ is not an object");
+                sn_errf(err, errlen, "__metadata__ is not an object");
                 rc = -1;
                 break;
             }
@@ -184,7 +178,7 @@ int sn_st_parse(uint8_t *buf, size_t size, sn_st_file *f, char *err, size_t errl
             f->meta_keys = calloc(m ? m : 1, sizeof(char *));
             f->meta_vals = calloc(m ? m : 1, sizeof(char *));
             if (!f->meta_keys || !f->meta_vals) {
-                seterr(err, errlen, "out of memory");
+                sn_errf(err, errlen, "out of memory");
                 rc = -1;
                 break;
             }
@@ -192,7 +186,7 @@ int sn_st_parse(uint8_t *buf, size_t size, sn_st_file *f, char *err, size_t errl
             json_t *mv;
             json_object_foreach(val, mk, mv) {
                 if (!json_is_string(mv)) {
-                    seterr(err, errlen, "__metadata__ value for '%s' is not a string", mk);
+                    sn_errf(err, errlen, "__metadata__ value for '%s' is not a string", mk);
                     rc = -1;
                     break;
                 }
@@ -219,7 +213,7 @@ int sn_st_parse(uint8_t *buf, size_t size, sn_st_file *f, char *err, size_t errl
         qsort(ranges, (size_t)f->ntensors, sizeof(*ranges), cmp_range);
         for (int i = 1; i < f->ntensors; i++)
             if (ranges[i].begin < ranges[i - 1].end && ranges[i].end > ranges[i].begin) {
-                seterr(err, errlen, "tensors '%s' and '%s' overlap in the data section",
+                sn_errf(err, errlen, "tensors '%s' and '%s' overlap in the data section",
                        f->tensors[ranges[i - 1].idx].name, f->tensors[ranges[i].idx].name);
                 rc = -1;
                 break;
@@ -237,7 +231,7 @@ int sn_st_open(const char *path, sn_st_file *f, char *err, size_t errlen) {
     memset(f, 0, sizeof(*f));
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        seterr(err, errlen, "%s: %s", path, strerror(errno));
+        sn_errf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     uint8_t *buf = NULL;
@@ -245,20 +239,20 @@ int sn_st_open(const char *path, sn_st_file *f, char *err, size_t errlen) {
     if (fseek(fp, 0, SEEK_END) == 0) sz = ftell(fp);
     if (sz < 0 || fseek(fp, 0, SEEK_SET) != 0) {
         fclose(fp);
-        seterr(err, errlen, "%s: cannot determine the file size", path);
+        sn_errf(err, errlen, "%s: cannot determine the file size", path);
         return -1;
     }
     buf = malloc(sz ? (size_t)sz : 1);
     if (!buf || fread(buf, 1, (size_t)sz, fp) != (size_t)sz) {
         fclose(fp);
         free(buf);
-        seterr(err, errlen, "%s: read failed", path);
+        sn_errf(err, errlen, "%s: read failed", path);
         return -1;
     }
     fclose(fp);
     char inner[256];
     if (sn_st_parse(buf, (size_t)sz, f, inner, sizeof(inner))) {
-        seterr(err, errlen, "%s: %s", path, inner);
+        sn_errf(err, errlen, "%s: %s", path, inner);
         return -1;
     }
     return 0;
@@ -358,7 +352,7 @@ int sn_st_writer_save(sn_st_writer *w, const char *path, char *err, size_t errle
     char *hdr = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (!hdr) {
-        seterr(err, errlen, "%s: cannot encode the header", path);
+        sn_errf(err, errlen, "%s: cannot encode the header", path);
         return -1;
     }
     size_t hl = strlen(hdr), padded = (hl + 7) & ~(size_t)7; /* keep data 8-byte aligned */
@@ -366,7 +360,7 @@ int sn_st_writer_save(sn_st_writer *w, const char *path, char *err, size_t errle
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     FILE *fp = fopen(tmp, "wb");
     if (!fp) {
-        seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+        sn_errf(err, errlen, "%s: %s", tmp, strerror(errno));
         free(hdr);
         return -1;
     }
@@ -379,7 +373,7 @@ int sn_st_writer_save(sn_st_writer *w, const char *path, char *err, size_t errle
     free(hdr);
     if (fclose(fp) != 0) ok = 0;
     if (!ok || rename(tmp, path) != 0) {
-        seterr(err, errlen, "%s: write failed: %s", path, strerror(errno));
+        sn_errf(err, errlen, "%s: write failed: %s", path, strerror(errno));
         remove(tmp);
         return -1;
     }

@@ -4,6 +4,7 @@
  * own memory capped, and every library error (and every libjpeg warning about corrupt or
  * truncated data) ends in a status code, never in exit() or a half-decoded image. */
 #include "image.h"
+#include "errf.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,13 +20,6 @@
 #define SN_DIM_MAX        65535     /* largest width or height either decoder accepts */
 #define SN_PNG_CHUNK_MAX  (8 << 20) /* largest ancillary PNG chunk (after decompression) */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 const char *sn_image_status_name(sn_image_status s) {
     switch (s) {
@@ -256,13 +250,13 @@ static sn_image_status decode_jpeg(const uint8_t *data, size_t len, long long ma
         free(row4);
         jpeg_destroy_decompress(&cinfo);
         if (jerr.status == SN_IMG_TOO_LARGE && jerr.msg[0] == '\0')
-            set_err(err, errlen, "image too large");
+            sn_errf(err, errlen, "image too large");
         else if (jerr.status == SN_IMG_TOO_LARGE)
-            set_err(err, errlen, "image too large: %s", jerr.msg);
+            sn_errf(err, errlen, "image too large: %s", jerr.msg);
         else if (jerr.status == SN_IMG_NOMEM)
-            set_err(err, errlen, "out of memory decoding JPEG");
+            sn_errf(err, errlen, "out of memory decoding JPEG");
         else
-            set_err(err, errlen, "invalid JPEG: %s", jerr.msg);
+            sn_errf(err, errlen, "invalid JPEG: %s", jerr.msg);
         return jerr.status;
     }
 
@@ -356,7 +350,7 @@ static sn_image_status decode_jpeg(const uint8_t *data, size_t len, long long ma
         rgb = apply_orientation(pix, ow, oh, orient);
         if (!rgb) {
             free(pix);
-            set_err(err, errlen, "out of memory applying EXIF orientation");
+            sn_errf(err, errlen, "out of memory applying EXIF orientation");
             return SN_IMG_NOMEM;
         }
     }
@@ -404,7 +398,7 @@ static sn_image_status decode_png(const uint8_t *data, size_t len, long long max
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_read_struct(&png, NULL, NULL);
-        set_err(err, errlen, "out of memory decoding PNG");
+        sn_errf(err, errlen, "out of memory decoding PNG");
         return SN_IMG_NOMEM;
     }
     uint8_t *volatile pix = NULL;
@@ -414,7 +408,7 @@ static sn_image_status decode_png(const uint8_t *data, size_t len, long long max
         free(pix);
         free(rows);
         png_destroy_read_struct(&png, &info, NULL);
-        set_err(err, errlen, "invalid PNG: %s", src.msg);
+        sn_errf(err, errlen, "invalid PNG: %s", src.msg);
         return SN_IMG_INVALID;
     }
     png_set_user_limits(png, SN_DIM_MAX, SN_DIM_MAX);
@@ -428,7 +422,7 @@ static sn_image_status decode_png(const uint8_t *data, size_t len, long long max
     png_get_IHDR(png, info, &w, &h, &depth, &ctype, &ilace, NULL, NULL);
     if (max_pixels > 0 && (long long)w * (long long)h > max_pixels) {
         png_destroy_read_struct(&png, &info, NULL);
-        set_err(err, errlen, "image too large: %ux%u is %lld pixels, the limit is %lld",
+        sn_errf(err, errlen, "image too large: %ux%u is %lld pixels, the limit is %lld",
                 (unsigned)w, (unsigned)h, (long long)w * h, max_pixels);
         return SN_IMG_TOO_LARGE;
     }
@@ -455,7 +449,7 @@ static sn_image_status decode_png(const uint8_t *data, size_t len, long long max
         free(pix);
         free(rows);
         png_destroy_read_struct(&png, &info, NULL);
-        set_err(err, errlen, "out of memory decoding PNG");
+        sn_errf(err, errlen, "out of memory decoding PNG");
         return SN_IMG_NOMEM;
     }
     for (size_t y = 0; y < h; y++) rows[y] = pix + y * (size_t)w * 3;
@@ -478,12 +472,12 @@ sn_image_status sn_image_decode(const uint8_t *data, size_t len, long long max_p
                                 int min_short, sn_image *out, char *err, size_t errlen) {
     if (err && errlen) err[0] = '\0';
     if (!out) {
-        set_err(err, errlen, "no output image");
+        sn_errf(err, errlen, "no output image");
         return SN_IMG_INVALID;
     }
     memset(out, 0, sizeof *out);
     if (!data || len == 0) {
-        set_err(err, errlen, "empty image");
+        sn_errf(err, errlen, "empty image");
         return SN_IMG_EMPTY;
     }
     switch (sn_image_sniff(data, len)) {
@@ -492,13 +486,13 @@ sn_image_status sn_image_decode(const uint8_t *data, size_t len, long long max_p
     case SN_FMT_PNG:
         return decode_png(data, len, max_pixels, out, err, errlen);
     case SN_FMT_GIF:
-        set_err(err, errlen, "GIF images are not supported (JPEG or PNG only)");
+        sn_errf(err, errlen, "GIF images are not supported (JPEG or PNG only)");
         return SN_IMG_UNSUPPORTED;
     case SN_FMT_OTHER_IMAGE:
-        set_err(err, errlen, "unsupported image format (JPEG or PNG only)");
+        sn_errf(err, errlen, "unsupported image format (JPEG or PNG only)");
         return SN_IMG_UNSUPPORTED;
     default:
-        set_err(err, errlen, "not a JPEG or PNG image");
+        sn_errf(err, errlen, "not a JPEG or PNG image");
         return SN_IMG_UNSUPPORTED;
     }
 }

@@ -5,6 +5,7 @@
  * {'descr': '<f4', 'fortran_order': False, 'shape': (1, 1000), } padded with spaces and a
  * newline, then the raw array data. */
 #include "npy.h"
+#include "errf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -14,15 +15,6 @@
 
 static const char npy_magic[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* ---- header dict parser -------------------------------------------------------------- */
 
@@ -85,17 +77,17 @@ static int parse_dim(cursor *c, int64_t *v) {
 
 static int parse_shape(cursor *c, int64_t *shape, int *ndim, char *err, size_t errlen) {
     int n = 0;
-    if (!eat(c, '(')) return fail(err, errlen, "npy: header 'shape' is not a tuple");
+    if (!eat(c, '(')) return sn_errf(err, errlen, "npy: header 'shape' is not a tuple");
     for (;;) {
         if (eat(c, ')')) break;
         if (n == SN_NPY_MAX_DIMS)
-            return fail(err, errlen, "npy: more than %d dimensions", SN_NPY_MAX_DIMS);
+            return sn_errf(err, errlen, "npy: more than %d dimensions", SN_NPY_MAX_DIMS);
         if (parse_dim(c, &shape[n]) != 0)
-            return fail(err, errlen, "npy: header 'shape' holds a bad dimension");
+            return sn_errf(err, errlen, "npy: header 'shape' holds a bad dimension");
         n++;
         if (eat(c, ',')) continue;
         if (eat(c, ')')) break;
-        return fail(err, errlen, "npy: header 'shape' tuple is malformed");
+        return sn_errf(err, errlen, "npy: header 'shape' tuple is malformed");
     }
     *ndim = n;
     return 0;
@@ -107,42 +99,42 @@ static int parse_header(const char *h, size_t len, int64_t *shape, int *ndim, ch
     char key[32], descr[32];
     int have_descr = 0, have_order = 0, have_shape = 0, fortran = 0;
 
-    if (!eat(&c, '{')) return fail(err, errlen, "npy: header is not a dict");
+    if (!eat(&c, '{')) return sn_errf(err, errlen, "npy: header is not a dict");
     for (;;) {
         if (eat(&c, '}')) break;
         if (parse_str(&c, key, sizeof key) != 0)
-            return fail(err, errlen, "npy: header dict has a bad key");
-        if (!eat(&c, ':')) return fail(err, errlen, "npy: header dict lacks ':' after '%s'", key);
+            return sn_errf(err, errlen, "npy: header dict has a bad key");
+        if (!eat(&c, ':')) return sn_errf(err, errlen, "npy: header dict lacks ':' after '%s'", key);
         if (strcmp(key, "descr") == 0 && !have_descr) {
             if (parse_str(&c, descr, sizeof descr) != 0)
-                return fail(err, errlen, "npy: header 'descr' is not a simple dtype string");
+                return sn_errf(err, errlen, "npy: header 'descr' is not a simple dtype string");
             have_descr = 1;
         } else if (strcmp(key, "fortran_order") == 0 && !have_order) {
             if (parse_word(&c, "True"))
                 fortran = 1;
             else if (!parse_word(&c, "False"))
-                return fail(err, errlen, "npy: header 'fortran_order' is not True or False");
+                return sn_errf(err, errlen, "npy: header 'fortran_order' is not True or False");
             have_order = 1;
         } else if (strcmp(key, "shape") == 0 && !have_shape) {
             if (parse_shape(&c, shape, ndim, err, errlen) != 0) return -1;
             have_shape = 1;
         } else {
-            return fail(err, errlen, "npy: unexpected or repeated header key '%s'", key);
+            return sn_errf(err, errlen, "npy: unexpected or repeated header key '%s'", key);
         }
         if (eat(&c, ',')) continue;
         if (eat(&c, '}')) break;
-        return fail(err, errlen, "npy: header dict is malformed after '%s'", key);
+        return sn_errf(err, errlen, "npy: header dict is malformed after '%s'", key);
     }
     skip_ws(&c);
-    if (c.p != c.end) return fail(err, errlen, "npy: junk after the header dict");
+    if (c.p != c.end) return sn_errf(err, errlen, "npy: junk after the header dict");
     if (!have_descr || !have_order || !have_shape)
-        return fail(err, errlen, "npy: header lacks '%s'",
+        return sn_errf(err, errlen, "npy: header lacks '%s'",
                     !have_descr   ? "descr"
                     : !have_order ? "fortran_order"
                                   : "shape");
     if (strcmp(descr, "<f4") != 0)
-        return fail(err, errlen, "npy: dtype '%s' is not float32 little-endian ('<f4')", descr);
-    if (fortran) return fail(err, errlen, "npy: Fortran-order arrays are not supported");
+        return sn_errf(err, errlen, "npy: dtype '%s' is not float32 little-endian ('<f4')", descr);
+    if (fortran) return sn_errf(err, errlen, "npy: Fortran-order arrays are not supported");
     return 0;
 }
 
@@ -153,38 +145,38 @@ int sn_npy_parse(const uint8_t *buf, size_t len, float **data, int64_t *shape, i
     *data = NULL;
     *ndim = 0;
     if (len < 10 || memcmp(buf, npy_magic, 6) != 0)
-        return fail(err, errlen, "npy: not a .npy file (bad magic)");
+        return sn_errf(err, errlen, "npy: not a .npy file (bad magic)");
     int major = buf[6], minor = buf[7];
     size_t hlen, pre;
     if (major == 1) {
         hlen = (size_t)buf[8] | (size_t)buf[9] << 8;
         pre = 10;
     } else if (major == 2 || major == 3) {
-        if (len < 12) return fail(err, errlen, "npy: file truncated in the preamble");
+        if (len < 12) return sn_errf(err, errlen, "npy: file truncated in the preamble");
         hlen = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
         pre = 12;
     } else {
-        return fail(err, errlen, "npy: unsupported format version %d.%d", major, minor);
+        return sn_errf(err, errlen, "npy: unsupported format version %d.%d", major, minor);
     }
-    if (minor != 0) return fail(err, errlen, "npy: unsupported format version %d.%d", major, minor);
+    if (minor != 0) return sn_errf(err, errlen, "npy: unsupported format version %d.%d", major, minor);
     if (hlen > len - pre)
-        return fail(err, errlen, "npy: header length %zu runs past the end of the file (%zu bytes)",
+        return sn_errf(err, errlen, "npy: header length %zu runs past the end of the file (%zu bytes)",
                     hlen, len);
-    if (memchr(buf + pre, 0, hlen)) return fail(err, errlen, "npy: header holds a NUL byte");
+    if (memchr(buf + pre, 0, hlen)) return sn_errf(err, errlen, "npy: header holds a NUL byte");
     if (parse_header((const char *)buf + pre, hlen, shape, ndim, err, errlen) != 0) return -1;
 
     size_t count = 1;
     for (int i = 0; i < *ndim; i++) {
         if (shape[i] != 0 && count > SIZE_MAX / sizeof(float) / (uint64_t)shape[i])
-            return fail(err, errlen, "npy: shape is too large");
+            return sn_errf(err, errlen, "npy: shape is too large");
         count *= (size_t)shape[i];
     }
     size_t have = len - pre - hlen;
     if (have != count * sizeof(float))
-        return fail(err, errlen, "npy: shape needs %zu data bytes, the file has %zu",
+        return sn_errf(err, errlen, "npy: shape needs %zu data bytes, the file has %zu",
                     count * sizeof(float), have);
     float *out = malloc(count ? count * sizeof(float) : sizeof(float));
-    if (!out) return fail(err, errlen, "npy: out of memory for %zu floats", count);
+    if (!out) return sn_errf(err, errlen, "npy: out of memory for %zu floats", count);
     memcpy(out, buf + pre + hlen, count * sizeof(float));
     *data = out;
     return 0;
@@ -195,25 +187,25 @@ int sn_npy_read(const char *path, float **data, int64_t *shape, int *ndim, char 
     *data = NULL;
     *ndim = 0;
     FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, errlen, "%s: %s", path, strerror(errno));
+    if (!f) return sn_errf(err, errlen, "%s: %s", path, strerror(errno));
     uint8_t *buf = NULL;
     long size = -1;
     if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
     if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
         fclose(f);
-        return fail(err, errlen, "%s: cannot determine the file size", path);
+        return sn_errf(err, errlen, "%s: cannot determine the file size", path);
     }
     buf = malloc(size ? (size_t)size : 1);
     if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
         free(buf);
         fclose(f);
-        return fail(err, errlen, "%s: read failed", path);
+        return sn_errf(err, errlen, "%s: read failed", path);
     }
     fclose(f);
     char msg[256];
     int rc = sn_npy_parse(buf, (size_t)size, data, shape, ndim, msg, sizeof msg);
     free(buf);
-    if (rc != 0) return fail(err, errlen, "%s: %s", path, msg);
+    if (rc != 0) return sn_errf(err, errlen, "%s: %s", path, msg);
     return 0;
 }
 
@@ -222,15 +214,15 @@ int sn_npy_read(const char *path, float **data, int64_t *shape, int *ndim, char 
 int sn_npy_write(const char *path, const float *data, const int64_t *shape, int ndim, char *err,
                  size_t errlen) {
     if (ndim < 0 || ndim > SN_NPY_MAX_DIMS)
-        return fail(err, errlen, "%s: cannot write %d dimensions", path, ndim);
+        return sn_errf(err, errlen, "%s: cannot write %d dimensions", path, ndim);
     char h[512];
     size_t n = 0, count = 1;
     n += (size_t)snprintf(h + n, sizeof h - n,
                           "{'descr': '<f4', 'fortran_order': False, 'shape': (");
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) return fail(err, errlen, "%s: negative dimension", path);
+        if (shape[i] < 0) return sn_errf(err, errlen, "%s: negative dimension", path);
         if (shape[i] != 0 && count > SIZE_MAX / sizeof(float) / (uint64_t)shape[i])
-            return fail(err, errlen, "%s: shape is too large", path);
+            return sn_errf(err, errlen, "%s: shape is too large", path);
         count *= (size_t)shape[i];
         n += (size_t)snprintf(h + n, sizeof h - n, "%lld%s", (long long)shape[i],
                               ndim == 1      ? ","
@@ -246,13 +238,13 @@ int sn_npy_write(const char *path, const float *data, const int64_t *shape, int 
 
     uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (uint8_t)(n & 0xff), (uint8_t)(n >> 8)};
     FILE *f = fopen(path, "wb");
-    if (!f) return fail(err, errlen, "%s: %s", path, strerror(errno));
+    if (!f) return sn_errf(err, errlen, "%s: %s", path, strerror(errno));
     int ok = fwrite(pre, 1, sizeof pre, f) == sizeof pre && fwrite(h, 1, n, f) == n &&
              (count == 0 || fwrite(data, sizeof(float), count, f) == count);
     if (fclose(f) != 0) ok = 0;
     if (!ok) {
         remove(path);
-        return fail(err, errlen, "%s: write failed", path);
+        return sn_errf(err, errlen, "%s: write failed", path);
     }
     return 0;
 }

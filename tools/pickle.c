@@ -6,6 +6,7 @@
  * Every opcode reads a bounded number of bytes and creates at most one value, so memory is
  * linear in the pickle size, and nothing recurses. */
 #include "pickle.h"
+#include "errf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -13,15 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static uint16_t rd16(const uint8_t *p) {
     return (uint16_t)(p[0] | p[1] << 8);
@@ -738,7 +730,7 @@ static int zip_open(zipfile *z, const uint8_t *buf, size_t size, char *err, size
     memset(z, 0, sizeof *z);
     z->buf = buf;
     z->size = size;
-    if (size < 22) return fail(err, errlen, "zip: file too short");
+    if (size < 22) return sn_errf(err, errlen, "zip: file too short");
     size_t eocd = 0;
     int found = 0;
     size_t lo = size - 22 > 65535 ? size - 22 - 65535 : 0;
@@ -748,36 +740,36 @@ static int zip_open(zipfile *z, const uint8_t *buf, size_t size, char *err, size
             found = 1;
             break;
         }
-    if (!found) return fail(err, errlen, "zip: end of central directory not found (truncated?)");
+    if (!found) return sn_errf(err, errlen, "zip: end of central directory not found (truncated?)");
     uint64_t count = rd16(buf + eocd + 10), cdsize = rd32(buf + eocd + 12),
              cdoff = rd32(buf + eocd + 16);
     if (rd16(buf + eocd + 4) != 0 || rd16(buf + eocd + 6) != 0)
-        return fail(err, errlen, "zip: multi-disk archives are not supported");
+        return sn_errf(err, errlen, "zip: multi-disk archives are not supported");
     if (count == 0xffff || cdsize == 0xffffffffu || cdoff == 0xffffffffu) {
         if (eocd < 20 || rd32(buf + eocd - 20) != 0x07064b50u)
-            return fail(err, errlen, "zip: zip64 locator missing");
+            return sn_errf(err, errlen, "zip: zip64 locator missing");
         uint64_t o = rd64(buf + eocd - 20 + 8);
         if (size < 56 || o > size - 56 || rd32(buf + o) != 0x06064b50u)
-            return fail(err, errlen, "zip: bad zip64 end of central directory");
+            return sn_errf(err, errlen, "zip: bad zip64 end of central directory");
         count = rd64(buf + o + 32);
         cdsize = rd64(buf + o + 40);
         cdoff = rd64(buf + o + 48);
     }
     if (cdoff > size || cdsize > size - cdoff)
-        return fail(err, errlen, "zip: central directory lies outside the file");
+        return sn_errf(err, errlen, "zip: central directory lies outside the file");
     if (count > cdsize / 46)
-        return fail(err, errlen, "zip: bad entry count %llu", (unsigned long long)count);
+        return sn_errf(err, errlen, "zip: bad entry count %llu", (unsigned long long)count);
     z->e = calloc(count ? count : 1, sizeof(zentry));
-    if (!z->e) return fail(err, errlen, "zip: out of memory");
+    if (!z->e) return sn_errf(err, errlen, "zip: out of memory");
     const uint8_t *p = buf + cdoff, *end = buf + cdoff + cdsize;
     for (uint64_t k = 0; k < count; k++) {
         if (end - p < 46 || rd32(p) != 0x02014b50u)
-            return fail(err, errlen, "zip: bad central directory entry %llu",
+            return sn_errf(err, errlen, "zip: bad central directory entry %llu",
                         (unsigned long long)k);
         zentry *e = &z->e[z->n++];
         size_t nl = rd16(p + 28), xl = rd16(p + 30), cl = rd16(p + 32);
         if ((size_t)(end - p) < 46 + nl + xl + cl)
-            return fail(err, errlen, "zip: central directory entry %llu overruns",
+            return sn_errf(err, errlen, "zip: central directory entry %llu overruns",
                         (unsigned long long)k);
         e->method = rd16(p + 10);
         e->crc = rd32(p + 16);
@@ -787,7 +779,7 @@ static int zip_open(zipfile *z, const uint8_t *buf, size_t size, char *err, size
         e->name = p + 46;
         e->nlen = nl;
         if (zip64_extra(p + 46 + nl, xl, e, rd32(p + 24), rd32(p + 20), rd32(p + 42)) != 0)
-            return fail(err, errlen, "zip: bad zip64 extra field in entry %llu",
+            return sn_errf(err, errlen, "zip: bad zip64 extra field in entry %llu",
                         (unsigned long long)k);
         p += 46 + nl + xl + cl;
     }
@@ -805,7 +797,7 @@ static const uint8_t *zip_data(const zipfile *z, const zentry *e, char *err, siz
     const char *nm = (const char *)e->name;
     int nl = (int)(e->nlen < 120 ? e->nlen : 120);
     if (e->method != 0) {
-        fail(err, errlen,
+        sn_errf(err, errlen,
              "zip: entry '%.*s' is compressed (method %d); torch.save stores "
              "entries uncompressed",
              nl, nm, e->method);
@@ -813,16 +805,16 @@ static const uint8_t *zip_data(const zipfile *z, const zentry *e, char *err, siz
     }
     if (e->csize != e->usize || e->local > z->size || z->size - e->local < 30 ||
         rd32(z->buf + e->local) != 0x04034b50u) {
-        fail(err, errlen, "zip: bad local header for entry '%.*s'", nl, nm);
+        sn_errf(err, errlen, "zip: bad local header for entry '%.*s'", nl, nm);
         return NULL;
     }
     uint64_t off = e->local + 30 + rd16(z->buf + e->local + 26) + rd16(z->buf + e->local + 28);
     if (off > z->size || e->usize > z->size - off) {
-        fail(err, errlen, "zip: entry '%.*s' runs past the end of the file (truncated?)", nl, nm);
+        sn_errf(err, errlen, "zip: entry '%.*s' runs past the end of the file (truncated?)", nl, nm);
         return NULL;
     }
     if (sn_pt_crc32(0, z->buf + off, (size_t)e->usize) != e->crc) {
-        fail(err, errlen, "zip: CRC mismatch in entry '%.*s' (corrupt file)", nl, nm);
+        sn_errf(err, errlen, "zip: CRC mismatch in entry '%.*s' (corrupt file)", nl, nm);
         return NULL;
     }
     return z->buf + off;
@@ -837,7 +829,7 @@ static int cmp_sref(const void *a, const void *b) {
 static storage_ref **sorted_srefs(vm *m, char *err, size_t errlen) {
     storage_ref **s = malloc((m->nsrefs ? m->nsrefs : 1) * sizeof *s);
     if (!s) {
-        fail(err, errlen, "out of memory");
+        sn_errf(err, errlen, "out of memory");
         return NULL;
     }
     for (size_t i = 0; i < m->nsrefs; i++) s[i] = &m->srefs[i];
@@ -845,7 +837,7 @@ static storage_ref **sorted_srefs(vm *m, char *err, size_t errlen) {
     for (size_t i = 1; i < m->nsrefs; i++)
         if (strcmp(s[i]->key, s[i - 1]->key) == 0 &&
             (s[i]->dtype != s[i - 1]->dtype || s[i]->numel != s[i - 1]->numel)) {
-            fail(err, errlen, "pickle: storage '%s' is declared with two types or sizes",
+            sn_errf(err, errlen, "pickle: storage '%s' is declared with two types or sizes",
                  s[i]->key);
             free(s);
             return NULL;
@@ -865,19 +857,19 @@ static int load_zip(vm *m, const uint8_t *buf, size_t size, value **root, char *
         if ((e->nlen == 8 || (e->nlen > 8 && e->name[e->nlen - 9] == '/')) &&
             memcmp(e->name + e->nlen - 8, "data.pkl", 8) == 0) {
             if (pkl) {
-                fail(err, errlen, "zip: more than one data.pkl record");
+                sn_errf(err, errlen, "zip: more than one data.pkl record");
                 goto out;
             }
             pkl = e;
         }
     }
     if (!pkl) {
-        fail(err, errlen, "zip: no data.pkl record (not a torch.save zip checkpoint)");
+        sn_errf(err, errlen, "zip: no data.pkl record (not a torch.save zip checkpoint)");
         goto out;
     }
     size_t plen = pkl->nlen - 8;
     if (plen > 200 || memchr(pkl->name, 0, plen)) {
-        fail(err, errlen, "zip: bad record prefix");
+        sn_errf(err, errlen, "zip: bad record prefix");
         goto out;
     }
     char prefix[256], name[320];
@@ -892,7 +884,7 @@ static int load_zip(vm *m, const uint8_t *buf, size_t size, value **root, char *
         const uint8_t *bd = zip_data(&z, bo, err, errlen);
         if (!bd) goto out;
         if (bo->usize != 6 || memcmp(bd, "little", 6) != 0) {
-            fail(err, errlen, "zip: checkpoint is not little-endian");
+            sn_errf(err, errlen, "zip: checkpoint is not little-endian");
             goto out;
         }
     }
@@ -911,19 +903,19 @@ static int load_zip(vm *m, const uint8_t *buf, size_t size, value **root, char *
         snprintf(name, sizeof name, "%sdata/%s", prefix, s[i]->key);
         const zentry *e = zip_find(&z, name);
         if (!e) {
-            fail(err, errlen, "zip: storage record '%s' is missing", name);
+            sn_errf(err, errlen, "zip: storage record '%s' is missing", name);
             goto out;
         }
         uint64_t want = (uint64_t)s[i]->numel * sn_pt_dtype_size(s[i]->dtype);
         if (e->usize != want) {
-            fail(err, errlen, "zip: storage record '%s' has %llu bytes, expected %llu", name,
+            sn_errf(err, errlen, "zip: storage record '%s' has %llu bytes, expected %llu", name,
                  (unsigned long long)e->usize, (unsigned long long)want);
             goto out;
         }
         /* Records that share bytes could make the CRC work quadratic: bound it by the file. */
         checked += e->usize;
         if (checked > size) {
-            fail(err, errlen, "zip: storage records overlap");
+            sn_errf(err, errlen, "zip: storage records overlap");
             goto out;
         }
         if (!(s[i]->data = zip_data(&z, e, err, errlen))) goto out;
@@ -945,18 +937,18 @@ static int load_legacy(vm *m, const uint8_t *buf, size_t size, value **root, cha
     value *v = vm_run(m);
     if (!v) return -1;
     if (v->t != V_BIGINT || v->slen != 10 || memcmp(v->s, legacy_magic, 10) != 0)
-        return fail(err, errlen, "legacy: bad magic number");
+        return sn_errf(err, errlen, "legacy: bad magic number");
     if (!(v = vm_run(m))) return -1;
     if (v->t != V_INT || v->i != 1001)
-        return fail(err, errlen, "legacy: unsupported protocol version");
+        return sn_errf(err, errlen, "legacy: unsupported protocol version");
     if (!(v = vm_run(m))) return -1;
     value *le = dict_get(v, "little_endian");
     if (le && le->t == V_BOOL && !le->i)
-        return fail(err, errlen, "legacy: checkpoint is big-endian");
+        return sn_errf(err, errlen, "legacy: checkpoint is big-endian");
     if (!(*root = vm_run(m))) return -1;
     value *keys = vm_run(m);
     if (!keys) return -1;
-    if (keys->t != V_LIST) return fail(err, errlen, "legacy: storage key list is not a list");
+    if (keys->t != V_LIST) return sn_errf(err, errlen, "legacy: storage key list is not a list");
 
     storage_ref **s = sorted_srefs(m, err, errlen);
     if (!s) return -1;
@@ -965,34 +957,34 @@ static int load_legacy(vm *m, const uint8_t *buf, size_t size, value **root, cha
     for (size_t k = 0; k < keys->n; k++) {
         value *key = keys->items[k];
         if (key->t != V_STR) {
-            fail(err, errlen, "legacy: storage key %zu is not a string", k);
+            sn_errf(err, errlen, "legacy: storage key %zu is not a string", k);
             goto out;
         }
         storage_ref probe = {.key = key->s}, *pp = &probe;
         storage_ref **hit = bsearch(&pp, s, m->nsrefs, sizeof *s, cmp_sref);
         if (!hit) {
-            fail(err, errlen, "legacy: storage '%.64s' is not used by any tensor", key->s);
+            sn_errf(err, errlen, "legacy: storage '%.64s' is not used by any tensor", key->s);
             goto out;
         }
         while (hit > s && strcmp(hit[-1]->key, key->s) == 0) hit--;
         if ((*hit)->data) {
-            fail(err, errlen, "legacy: storage '%.64s' listed twice", key->s);
+            sn_errf(err, errlen, "legacy: storage '%.64s' listed twice", key->s);
             goto out;
         }
         if (end - p < 8) {
-            fail(err, errlen, "legacy: file truncated in storage '%.64s'", key->s);
+            sn_errf(err, errlen, "legacy: file truncated in storage '%.64s'", key->s);
             goto out;
         }
         uint64_t count = rd64(p);
         p += 8;
         if (count != (uint64_t)(*hit)->numel) {
-            fail(err, errlen, "legacy: storage '%.64s' holds %llu elements, expected %lld", key->s,
+            sn_errf(err, errlen, "legacy: storage '%.64s' holds %llu elements, expected %lld", key->s,
                  (unsigned long long)count, (long long)(*hit)->numel);
             goto out;
         }
         size_t nbytes = (size_t)count * sn_pt_dtype_size((*hit)->dtype);
         if ((size_t)(end - p) < nbytes) {
-            fail(err, errlen, "legacy: file truncated in storage '%.64s'", key->s);
+            sn_errf(err, errlen, "legacy: file truncated in storage '%.64s'", key->s);
             goto out;
         }
         for (storage_ref **q = hit; q < s + m->nsrefs && strcmp((*q)->key, key->s) == 0; q++)
@@ -1001,11 +993,11 @@ static int load_legacy(vm *m, const uint8_t *buf, size_t size, value **root, cha
     }
     for (size_t i = 0; i < m->nsrefs; i++)
         if (!m->srefs[i].data) {
-            fail(err, errlen, "legacy: storage '%.64s' is missing from the file", m->srefs[i].key);
+            sn_errf(err, errlen, "legacy: storage '%.64s' is missing from the file", m->srefs[i].key);
             goto out;
         }
     if (p != end) {
-        fail(err, errlen, "legacy: %zu unexpected bytes after the last storage", (size_t)(end - p));
+        sn_errf(err, errlen, "legacy: %zu unexpected bytes after the last storage", (size_t)(end - p));
         goto out;
     }
     rc = 0;
@@ -1024,32 +1016,32 @@ void sn_pt_free(sn_pt_checkpoint *ck) {
 }
 
 static int collect(vm *m, value *root, sn_pt_checkpoint *ck, char *err, size_t errlen) {
-    if (root->t != V_DICT) return fail(err, errlen, "checkpoint top level is not a dict");
+    if (root->t != V_DICT) return sn_errf(err, errlen, "checkpoint top level is not a dict");
     value *sd = dict_get(root, "state_dict");
     value *meta = dict_get(root, "meta");
     value *syn = dict_get(meta, "synthetic");
     ck->synthetic = syn && syn->t == V_BOOL && syn->i;
     if (sd) {
-        if (sd->t != V_DICT) return fail(err, errlen, "checkpoint 'state_dict' is not a dict");
+        if (sd->t != V_DICT) return sn_errf(err, errlen, "checkpoint 'state_dict' is not a dict");
         ck->wrapped = 1;
     } else {
         sd = root;
     }
     size_t n = sd->n / 2;
-    if (n == 0) return fail(err, errlen, "checkpoint holds no tensors");
-    if (n > 1000000) return fail(err, errlen, "checkpoint holds too many entries");
+    if (n == 0) return sn_errf(err, errlen, "checkpoint holds no tensors");
+    if (n > 1000000) return sn_errf(err, errlen, "checkpoint holds too many entries");
     ck->tensors = calloc(n, sizeof(sn_pt_tensor));
-    if (!ck->tensors) return fail(err, errlen, "out of memory");
+    if (!ck->tensors) return sn_errf(err, errlen, "out of memory");
     for (size_t i = 0; i < n; i++) {
         value *k = sd->items[2 * i], *v = sd->items[2 * i + 1];
         if (k->t != V_STR || memchr(k->s, 0, k->slen))
-            return fail(err, errlen, "state dict key %zu is not a string", i);
+            return sn_errf(err, errlen, "state dict key %zu is not a string", i);
         if (v->t != V_TENSOR)
-            return fail(err, errlen, "state dict entry '%.100s' is not a tensor%s", k->s,
+            return sn_errf(err, errlen, "state dict entry '%.100s' is not a tensor%s", k->s,
                         sd == root ? " (and there is no 'state_dict' key)" : "");
         sn_pt_tensor *t = &ck->tensors[ck->ntensors++];
         storage_ref *r = &m->srefs[v->i];
-        if (!(t->name = strdup(k->s))) return fail(err, errlen, "out of memory");
+        if (!(t->name = strdup(k->s))) return sn_errf(err, errlen, "out of memory");
         t->dtype = r->dtype;
         t->ndim = v->ten->ndim;
         memcpy(t->shape, v->ten->shape, sizeof t->shape);
@@ -1076,9 +1068,9 @@ int sn_pt_parse(uint8_t *buf, size_t size, sn_pt_checkpoint *ck, char *err, size
         ck->container = "legacy";
         rc = load_legacy(&m, buf, size, &root, err, errlen);
     } else if (size >= 262 && memcmp(buf + 257, "ustar", 5) == 0) {
-        rc = fail(err, errlen, "tar checkpoints (torch < 0.4) are not supported");
+        rc = sn_errf(err, errlen, "tar checkpoints (torch < 0.4) are not supported");
     } else {
-        rc = fail(err, errlen,
+        rc = sn_errf(err, errlen,
                   "not a PyTorch checkpoint (neither a torch.save zip archive "
                   "nor a legacy torch.save stream)");
     }
@@ -1091,22 +1083,22 @@ int sn_pt_parse(uint8_t *buf, size_t size, sn_pt_checkpoint *ck, char *err, size
 int sn_pt_load(const char *path, sn_pt_checkpoint *ck, char *err, size_t errlen) {
     memset(ck, 0, sizeof *ck);
     FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, errlen, "%s: %s", path, strerror(errno));
+    if (!f) return sn_errf(err, errlen, "%s: %s", path, strerror(errno));
     long size = -1;
     if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
     if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
         fclose(f);
-        return fail(err, errlen, "%s: cannot determine the file size", path);
+        return sn_errf(err, errlen, "%s: cannot determine the file size", path);
     }
     uint8_t *buf = malloc(size ? (size_t)size : 1);
     if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
         free(buf);
         fclose(f);
-        return fail(err, errlen, "%s: read failed", path);
+        return sn_errf(err, errlen, "%s: read failed", path);
     }
     fclose(f);
     char msg[256];
     if (sn_pt_parse(buf, (size_t)size, ck, msg, sizeof msg) != 0)
-        return fail(err, errlen, "%s: %s", path, msg);
+        return sn_errf(err, errlen, "%s: %s", path, msg);
     return 0;
 }
