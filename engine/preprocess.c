@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static int clampi(int v, int lo, int hi) {
     return v < lo ? lo : v > hi ? hi : v;
 }
@@ -314,8 +313,8 @@ int sn_preprocess_image(const sn_preprocess *p, const uint8_t *rgb, int w, int h
     size_t plane = (size_t)crop * crop;
     float *o0 = out, *o1 = out + plane, *o2 = out + 2 * plane;
     int s0 = p->rgb ? 0 : 2, s2 = 2 - s0; /* source channel of output planes 0 and 2 */
-    if (p->mean[0] == 0 && p->mean[1] == 0 && p->mean[2] == 0 && p->std[0] == 1 &&
-        p->std[1] == 1 && p->std[2] == 1) {
+    if (p->mean[0] == 0 && p->mean[1] == 0 && p->mean[2] == 0 && p->std[0] == 1 && p->std[1] == 1 &&
+        p->std[2] == 1) {
         for (size_t i = 0; i < plane; i++) { /* (x - 0) / 1 == x exactly */
             o0[i] = win[i * 3 + s0];
             o1[i] = win[i * 3 + 1];

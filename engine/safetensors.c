@@ -15,7 +15,6 @@
 
 #define MAX_HEADER (100u << 20) /* 100 MiB of JSON is far beyond any real model */
 
-
 static const struct {
     const char *name;
     sn_dtype dt;
@@ -112,13 +111,14 @@ static int parse_tensor(const char *name, json_t *v, const uint8_t *data, uint64
     uint64_t begin = (uint64_t)json_integer_value(b), end = (uint64_t)json_integer_value(e);
     if (end > datalen) {
         sn_errf(err, errlen,
-               "tensor '%s': data_offsets [%llu, %llu] outside the data section (%llu bytes)", name,
-               (unsigned long long)begin, (unsigned long long)end, (unsigned long long)datalen);
+                "tensor '%s': data_offsets [%llu, %llu] outside the data section (%llu bytes)",
+                name, (unsigned long long)begin, (unsigned long long)end,
+                (unsigned long long)datalen);
         return -1;
     }
     if (end - begin != numel * (uint64_t)esize) {
         sn_errf(err, errlen, "tensor '%s': %llu bytes for %llu elements of %s", name,
-               (unsigned long long)(end - begin), (unsigned long long)numel, t->dtype_name);
+                (unsigned long long)(end - begin), (unsigned long long)numel, t->dtype_name);
         return -1;
     }
     t->numel = (int64_t)numel;
@@ -139,7 +139,7 @@ int sn_st_parse(uint8_t *buf, size_t size, sn_st_file *f, char *err, size_t errl
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | buf[i];
     if (hlen > size - 8 || hlen > MAX_HEADER) {
         sn_errf(err, errlen, "header length %llu is beyond the file (%zu bytes)",
-               (unsigned long long)hlen, size);
+                (unsigned long long)hlen, size);
         goto fail;
     }
     json_error_t je;
@@ -214,7 +214,7 @@ int sn_st_parse(uint8_t *buf, size_t size, sn_st_file *f, char *err, size_t errl
         for (int i = 1; i < f->ntensors; i++)
             if (ranges[i].begin < ranges[i - 1].end && ranges[i].end > ranges[i].begin) {
                 sn_errf(err, errlen, "tensors '%s' and '%s' overlap in the data section",
-                       f->tensors[ranges[i - 1].idx].name, f->tensors[ranges[i].idx].name);
+                        f->tensors[ranges[i - 1].idx].name, f->tensors[ranges[i].idx].name);
                 rc = -1;
                 break;
             }

@@ -20,7 +20,6 @@
 #define SN_DIM_MAX        65535     /* largest width or height either decoder accepts */
 #define SN_PNG_CHUNK_MAX  (8 << 20) /* largest ancillary PNG chunk (after decompression) */
 
-
 const char *sn_image_status_name(sn_image_status s) {
     switch (s) {
     case SN_IMG_OK:

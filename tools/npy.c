@@ -15,7 +15,6 @@
 
 static const char npy_magic[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
-
 /* ---- header dict parser -------------------------------------------------------------- */
 
 typedef struct {
@@ -104,7 +103,8 @@ static int parse_header(const char *h, size_t len, int64_t *shape, int *ndim, ch
         if (eat(&c, '}')) break;
         if (parse_str(&c, key, sizeof key) != 0)
             return sn_errf(err, errlen, "npy: header dict has a bad key");
-        if (!eat(&c, ':')) return sn_errf(err, errlen, "npy: header dict lacks ':' after '%s'", key);
+        if (!eat(&c, ':'))
+            return sn_errf(err, errlen, "npy: header dict lacks ':' after '%s'", key);
         if (strcmp(key, "descr") == 0 && !have_descr) {
             if (parse_str(&c, descr, sizeof descr) != 0)
                 return sn_errf(err, errlen, "npy: header 'descr' is not a simple dtype string");
@@ -129,9 +129,9 @@ static int parse_header(const char *h, size_t len, int64_t *shape, int *ndim, ch
     if (c.p != c.end) return sn_errf(err, errlen, "npy: junk after the header dict");
     if (!have_descr || !have_order || !have_shape)
         return sn_errf(err, errlen, "npy: header lacks '%s'",
-                    !have_descr   ? "descr"
-                    : !have_order ? "fortran_order"
-                                  : "shape");
+                       !have_descr   ? "descr"
+                       : !have_order ? "fortran_order"
+                                     : "shape");
     if (strcmp(descr, "<f4") != 0)
         return sn_errf(err, errlen, "npy: dtype '%s' is not float32 little-endian ('<f4')", descr);
     if (fortran) return sn_errf(err, errlen, "npy: Fortran-order arrays are not supported");
@@ -158,10 +158,12 @@ int sn_npy_parse(const uint8_t *buf, size_t len, float **data, int64_t *shape, i
     } else {
         return sn_errf(err, errlen, "npy: unsupported format version %d.%d", major, minor);
     }
-    if (minor != 0) return sn_errf(err, errlen, "npy: unsupported format version %d.%d", major, minor);
+    if (minor != 0)
+        return sn_errf(err, errlen, "npy: unsupported format version %d.%d", major, minor);
     if (hlen > len - pre)
-        return sn_errf(err, errlen, "npy: header length %zu runs past the end of the file (%zu bytes)",
-                    hlen, len);
+        return sn_errf(err, errlen,
+                       "npy: header length %zu runs past the end of the file (%zu bytes)", hlen,
+                       len);
     if (memchr(buf + pre, 0, hlen)) return sn_errf(err, errlen, "npy: header holds a NUL byte");
     if (parse_header((const char *)buf + pre, hlen, shape, ndim, err, errlen) != 0) return -1;
 
@@ -174,7 +176,7 @@ int sn_npy_parse(const uint8_t *buf, size_t len, float **data, int64_t *shape, i
     size_t have = len - pre - hlen;
     if (have != count * sizeof(float))
         return sn_errf(err, errlen, "npy: shape needs %zu data bytes, the file has %zu",
-                    count * sizeof(float), have);
+                       count * sizeof(float), have);
     float *out = malloc(count ? count * sizeof(float) : sizeof(float));
     if (!out) return sn_errf(err, errlen, "npy: out of memory for %zu floats", count);
     memcpy(out, buf + pre + hlen, count * sizeof(float));

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static uint16_t rd16(const uint8_t *p) {
     return (uint16_t)(p[0] | p[1] << 8);
 }
@@ -765,12 +764,12 @@ static int zip_open(zipfile *z, const uint8_t *buf, size_t size, char *err, size
     for (uint64_t k = 0; k < count; k++) {
         if (end - p < 46 || rd32(p) != 0x02014b50u)
             return sn_errf(err, errlen, "zip: bad central directory entry %llu",
-                        (unsigned long long)k);
+                           (unsigned long long)k);
         zentry *e = &z->e[z->n++];
         size_t nl = rd16(p + 28), xl = rd16(p + 30), cl = rd16(p + 32);
         if ((size_t)(end - p) < 46 + nl + xl + cl)
             return sn_errf(err, errlen, "zip: central directory entry %llu overruns",
-                        (unsigned long long)k);
+                           (unsigned long long)k);
         e->method = rd16(p + 10);
         e->crc = rd32(p + 16);
         e->csize = rd32(p + 20);
@@ -780,7 +779,7 @@ static int zip_open(zipfile *z, const uint8_t *buf, size_t size, char *err, size
         e->nlen = nl;
         if (zip64_extra(p + 46 + nl, xl, e, rd32(p + 24), rd32(p + 20), rd32(p + 42)) != 0)
             return sn_errf(err, errlen, "zip: bad zip64 extra field in entry %llu",
-                        (unsigned long long)k);
+                           (unsigned long long)k);
         p += 46 + nl + xl + cl;
     }
     qsort(z->e, z->n, sizeof(zentry), zcmp);
@@ -798,9 +797,9 @@ static const uint8_t *zip_data(const zipfile *z, const zentry *e, char *err, siz
     int nl = (int)(e->nlen < 120 ? e->nlen : 120);
     if (e->method != 0) {
         sn_errf(err, errlen,
-             "zip: entry '%.*s' is compressed (method %d); torch.save stores "
-             "entries uncompressed",
-             nl, nm, e->method);
+                "zip: entry '%.*s' is compressed (method %d); torch.save stores "
+                "entries uncompressed",
+                nl, nm, e->method);
         return NULL;
     }
     if (e->csize != e->usize || e->local > z->size || z->size - e->local < 30 ||
@@ -810,7 +809,8 @@ static const uint8_t *zip_data(const zipfile *z, const zentry *e, char *err, siz
     }
     uint64_t off = e->local + 30 + rd16(z->buf + e->local + 26) + rd16(z->buf + e->local + 28);
     if (off > z->size || e->usize > z->size - off) {
-        sn_errf(err, errlen, "zip: entry '%.*s' runs past the end of the file (truncated?)", nl, nm);
+        sn_errf(err, errlen, "zip: entry '%.*s' runs past the end of the file (truncated?)", nl,
+                nm);
         return NULL;
     }
     if (sn_pt_crc32(0, z->buf + off, (size_t)e->usize) != e->crc) {
@@ -838,7 +838,7 @@ static storage_ref **sorted_srefs(vm *m, char *err, size_t errlen) {
         if (strcmp(s[i]->key, s[i - 1]->key) == 0 &&
             (s[i]->dtype != s[i - 1]->dtype || s[i]->numel != s[i - 1]->numel)) {
             sn_errf(err, errlen, "pickle: storage '%s' is declared with two types or sizes",
-                 s[i]->key);
+                    s[i]->key);
             free(s);
             return NULL;
         }
@@ -909,7 +909,7 @@ static int load_zip(vm *m, const uint8_t *buf, size_t size, value **root, char *
         uint64_t want = (uint64_t)s[i]->numel * sn_pt_dtype_size(s[i]->dtype);
         if (e->usize != want) {
             sn_errf(err, errlen, "zip: storage record '%s' has %llu bytes, expected %llu", name,
-                 (unsigned long long)e->usize, (unsigned long long)want);
+                    (unsigned long long)e->usize, (unsigned long long)want);
             goto out;
         }
         /* Records that share bytes could make the CRC work quadratic: bound it by the file. */
@@ -978,8 +978,8 @@ static int load_legacy(vm *m, const uint8_t *buf, size_t size, value **root, cha
         uint64_t count = rd64(p);
         p += 8;
         if (count != (uint64_t)(*hit)->numel) {
-            sn_errf(err, errlen, "legacy: storage '%.64s' holds %llu elements, expected %lld", key->s,
-                 (unsigned long long)count, (long long)(*hit)->numel);
+            sn_errf(err, errlen, "legacy: storage '%.64s' holds %llu elements, expected %lld",
+                    key->s, (unsigned long long)count, (long long)(*hit)->numel);
             goto out;
         }
         size_t nbytes = (size_t)count * sn_pt_dtype_size((*hit)->dtype);
@@ -993,11 +993,13 @@ static int load_legacy(vm *m, const uint8_t *buf, size_t size, value **root, cha
     }
     for (size_t i = 0; i < m->nsrefs; i++)
         if (!m->srefs[i].data) {
-            sn_errf(err, errlen, "legacy: storage '%.64s' is missing from the file", m->srefs[i].key);
+            sn_errf(err, errlen, "legacy: storage '%.64s' is missing from the file",
+                    m->srefs[i].key);
             goto out;
         }
     if (p != end) {
-        sn_errf(err, errlen, "legacy: %zu unexpected bytes after the last storage", (size_t)(end - p));
+        sn_errf(err, errlen, "legacy: %zu unexpected bytes after the last storage",
+                (size_t)(end - p));
         goto out;
     }
     rc = 0;
@@ -1038,7 +1040,7 @@ static int collect(vm *m, value *root, sn_pt_checkpoint *ck, char *err, size_t e
             return sn_errf(err, errlen, "state dict key %zu is not a string", i);
         if (v->t != V_TENSOR)
             return sn_errf(err, errlen, "state dict entry '%.100s' is not a tensor%s", k->s,
-                        sd == root ? " (and there is no 'state_dict' key)" : "");
+                           sd == root ? " (and there is no 'state_dict' key)" : "");
         sn_pt_tensor *t = &ck->tensors[ck->ntensors++];
         storage_ref *r = &m->srefs[v->i];
         if (!(t->name = strdup(k->s))) return sn_errf(err, errlen, "out of memory");
@@ -1071,8 +1073,8 @@ int sn_pt_parse(uint8_t *buf, size_t size, sn_pt_checkpoint *ck, char *err, size
         rc = sn_errf(err, errlen, "tar checkpoints (torch < 0.4) are not supported");
     } else {
         rc = sn_errf(err, errlen,
-                  "not a PyTorch checkpoint (neither a torch.save zip archive "
-                  "nor a legacy torch.save stream)");
+                     "not a PyTorch checkpoint (neither a torch.save zip archive "
+                     "nor a legacy torch.save stream)");
     }
     if (rc == 0) rc = collect(&m, root, ck, err, errlen);
     vm_free(&m);
