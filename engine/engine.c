@@ -41,6 +41,7 @@ struct sn_engine {
     int tile[SN_MAX_STAGES];
     int first_unit[SN_MAX_STAGES + 1];
     float *x, *y, *a, *b, *bnd[2], *feat, *stem_scratch;
+    const float **in; /* max_batch image pointers, for sn_engine_run's contiguous input */
     void *block;
 };
 
@@ -128,8 +129,10 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
     size_t nf = round16((size_t)max_batch * m->final_channels);
     size_t ns = round16(SN_STEM_SCRATCH(I->stem_channels, m->stem_hw, m->pool_hw));
     size_t total = 2 * nx + 2 * na + nb0 + nb1 + nf + ns;
-    if (posix_memalign(&e->block, 64, total * sizeof(float))) {
+    e->in = malloc((size_t)max_batch * sizeof *e->in);
+    if (!e->in || posix_memalign(&e->block, 64, total * sizeof(float))) {
         snprintf(err, errlen, "out of memory (%zu MB workspace)", total * 4 >> 20);
+        free(e->in);
         free(e);
         return NULL;
     }
@@ -152,6 +155,7 @@ int sn_engine_max_batch(const sn_engine *e) {
 void sn_engine_free(sn_engine *e) {
     if (!e) return;
     free(e->block);
+    free(e->in);
     free(e);
 }
 
@@ -206,7 +210,7 @@ static view run_unit(sn_engine *e, int u, int n, view x, const view *dst) {
 /* Images [i0, i0+n) (n <= tile[s]) through stages 0..s. Stage s reads its input from
  * bnd[(s-1)&1], which the stages below fill first, tile[s-1] images at a time; its output goes
  * to *out, or for the last stage is pooled into feat. */
-static void run_upto(sn_engine *e, int s, const float *input, int i0, int n, const view *out) {
+static void run_upto(sn_engine *e, int s, const float *const *in, int i0, int n, const view *out) {
     const sn_model *m = e->m;
     const sn_model_info *I = &m->info;
     const sn_kernels *k = e->k;
@@ -215,14 +219,15 @@ static void run_upto(sn_engine *e, int s, const float *input, int i0, int n, con
     if (s == 0) {
         int S = I->input_size, sh = m->stem_hw, ph = m->pool_hw;
         x = (view){e->x, (size_t)n * ph * ph};
-        k->stem_pool(input + (size_t)i0 * 3 * S * S, n, S, m->stem_w, m->stem_b, I->stem_channels,
-                     x.p, x.ld, sh, ph, e->stem_scratch);
+        for (int i = 0; i < n; i++) /* images need not be adjacent: one stem call each */
+            k->stem_pool(in[i0 + i], 1, S, m->stem_w, m->stem_b, I->stem_channels,
+                         x.p + (size_t)i * ph * ph, x.ld, sh, ph, e->stem_scratch);
     } else {
         size_t hw = (size_t)m->units[u0].h * m->units[u0].h;
         x = (view){e->bnd[(s - 1) & 1], n * hw};
         for (int j = 0; j < n; j += e->tile[s - 1]) {
             view d = {x.p + j * hw, x.ld};
-            run_upto(e, s - 1, input, i0 + j, n - j < e->tile[s - 1] ? n - j : e->tile[s - 1], &d);
+            run_upto(e, s - 1, in, i0 + j, n - j < e->tile[s - 1] ? n - j : e->tile[s - 1], &d);
         }
     }
     for (int u = u0; u < u1; u++) x = run_unit(e, u, n, x, u == u1 - 1 ? out : NULL);
@@ -233,11 +238,18 @@ static void run_upto(sn_engine *e, int s, const float *input, int i0, int n, con
     }
 }
 
-int sn_engine_run(sn_engine *e, const float *input, int N, float *logits) {
+int sn_engine_run_ptrs(sn_engine *e, const float *const *inputs, int N, float *logits) {
     if (N < 1 || N > e->max_batch) return -1;
     const sn_model *m = e->m;
     int last = m->info.num_stages - 1, T = e->tile[last];
-    for (int i = 0; i < N; i += T) run_upto(e, last, input, i, N - i < T ? N - i : T, NULL);
+    for (int i = 0; i < N; i += T) run_upto(e, last, inputs, i, N - i < T ? N - i : T, NULL);
     e->k->fc(e->feat, N, m->final_channels, m->fc_w, m->fc_b, m->info.num_classes, logits);
     return 0;
+}
+
+int sn_engine_run(sn_engine *e, const float *input, int N, float *logits) {
+    if (N < 1 || N > e->max_batch) return -1;
+    size_t isz = (size_t)3 * e->m->info.input_size * e->m->info.input_size;
+    for (int i = 0; i < N; i++) e->in[i] = input + (size_t)i * isz;
+    return sn_engine_run_ptrs(e, e->in, N, logits);
 }

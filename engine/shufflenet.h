@@ -122,6 +122,9 @@ int sn_engine_max_batch(const sn_engine *e);
 /* Run n images (1 <= n <= max_batch). input: n x [3][S][S] float32 (S = input_size),
  * logits: n x [num_classes]. Returns 0, or -1 if n is out of range. Never allocates. */
 int sn_engine_run(sn_engine *e, const float *input, int n, float *logits);
+/* The same, image i read from inputs[i] (each 3 x S x S float32): the server preprocesses
+ * each request into its own buffer and runs a batch without gathering them first. */
+int sn_engine_run_ptrs(sn_engine *e, const float *const *inputs, int n, float *logits);
 void sn_engine_free(sn_engine *e);
 
 /* Kernel set in use ("scalar", "avx2", "avx512"); chosen from cpuid at first use,

@@ -117,6 +117,7 @@ static void run_batch(worker *w, int mi, sn_job **batch, int n) {
     size_t isz = (size_t)3 * info->input_size * info->input_size;
     sn_model_metrics *mm = sn_metrics_model(mi);
     sn_job *ok[256];
+    const float *in[256];
     int k = 0;
     for (int i = 0; i < n; i++) {
         sn_job *j = batch[i];
@@ -127,8 +128,9 @@ static void run_batch(worker *w, int mi, sn_job **batch, int n) {
         }
         float *slot = w->input[mi] + (size_t)k * isz;
         if (j->tensor) {
-            memcpy(slot, j->tensor, isz * sizeof(float));
+            in[k] = j->tensor; /* preprocessed on the HTTP thread: run it where it is */
         } else {
+            in[k] = slot;
             uint64_t t0 = sn_now_ns();
             int rc = sn_decode_preprocess(m, j->data, j->len, b->cfg->max_pixels, slot, &j->width,
                                           &j->height, &j->img_status, j->err, sizeof j->err);
@@ -143,7 +145,7 @@ static void run_batch(worker *w, int mi, sn_job **batch, int n) {
     }
     if (k == 0) return;
     uint64_t t0 = sn_now_ns();
-    sn_engine_run(w->eng[mi], w->input[mi], k, w->logits[mi]);
+    sn_engine_run_ptrs(w->eng[mi], in, k, w->logits[mi]);
     double dt = (double)(sn_now_ns() - t0) * 1e-9;
     sn_hist_observe(&mm->inference_seconds, dt);
     sn_hist_observe(&mm->batch_size, k);

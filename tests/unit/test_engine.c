@@ -351,6 +351,20 @@ static void check_against_reference(const cfg *c, const char *tag) {
             cr_assert(fabsf(one[k] - got[(size_t)i * c->classes + k]) <= 1e-5f * (float)mx + 1e-6f,
                       "%s: batch vs single differ at image %d class %d", tag, i, k);
     }
+    /* Images given by pointer, in reverse order and not adjacent, give the same logits. */
+    const float *ptr[3];
+    float *rev = malloc((size_t)n * c->classes * sizeof(float));
+    for (int i = 0; i < n; i++) ptr[i] = x + (size_t)(n - 1 - i) * isz;
+    cr_assert_eq(sn_engine_run_ptrs(e, ptr, n, rev), 0);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < c->classes; k++) {
+            float a = rev[(size_t)i * c->classes + k],
+                  b = got[(size_t)(n - 1 - i) * c->classes + k];
+            cr_assert(fabsf(a - b) <= 1e-5f * fabsf(b) + 1e-5f,
+                      "%s: run_ptrs image %d class %d: %g vs %g", tag, i, k, a, b);
+        }
+    cr_assert_eq(sn_engine_run_ptrs(e, ptr, 0, rev), -1, "n = 0 must be refused");
+    free(rev);
     cr_assert_eq(sn_engine_run(e, x, 0, got), -1, "n = 0 must be refused");
     cr_assert_eq(sn_engine_run(e, x, 5, got), -1, "n > max_batch must be refused");
     free(x);

@@ -1,7 +1,7 @@
-/* test_noalloc.c - sn_engine_run never allocates: malloc/calloc/realloc/free are wrapped for
- * this test binary (glibc lets the executable define them; they forward to __libc_*) and
- * counted while a run is in progress (kernels of this CPU, or SHUFFLENET_ISA). Under ASan the
- * sanitizer owns malloc, so the check is skipped there (the plain build runs it). */
+/* test_noalloc.c - sn_engine_run and sn_engine_run_ptrs never allocate: malloc/calloc/realloc/free
+ * are wrapped for this test binary (glibc lets the executable define them; they forward to
+ * __libc_*) and counted while a run is in progress (kernels of this CPU, or SHUFFLENET_ISA). Under
+ * ASan the sanitizer owns malloc, so the check is skipped there (the plain build runs it). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +65,14 @@ Test(noalloc, engine_run_allocates_nothing) {
         counting = 0;
         cr_assert_eq(rc, 0);
         cr_assert_eq(calls, 0, "sn_engine_run(n=%d) made %ld allocator calls", n, calls);
+        const float *in[5];
+        for (int i = 0; i < n; i++) in[i] = x + (size_t)(n - 1 - i) * isz;
+        calls = 0;
+        counting = 1;
+        rc = sn_engine_run_ptrs(e, in, n, l);
+        counting = 0;
+        cr_assert_eq(rc, 0);
+        cr_assert_eq(calls, 0, "sn_engine_run_ptrs(n=%d) made %ld allocator calls", n, calls);
     }
     /* The counter itself works: an allocation inside the window is seen. */
     calls = 0;
