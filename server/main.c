@@ -2,6 +2,7 @@
  * the worker pool and the HTTP daemon, then wait for SIGTERM/SIGINT and drain: /readyz turns
  * 503, the listening socket closes, admitted requests finish, exit 0. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,14 @@ static sn_served models[SN_MAX_MODELS];
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--healthcheck") == 0)
         return sn_healthcheck(argc - 1, argv + 1);
+#ifdef M_ARENA_MAX
+    /* One malloc arena for all threads. With one per thread (glibc's default) each HTTP and
+     * worker thread keeps its own high-water mark of freed memory, and RSS crept up for
+     * minutes under a steady load (bench/soak.sh); with one it is flat after a second. The
+     * hot path allocates little (input tensors come from a pool), so the lock is cheap.
+     * MALLOC_ARENA_MAX in the environment still wins. */
+    if (!getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 1);
+#endif
     char err[512] = "";
     int rc = sn_config_load(&cfg, argc, argv, err, sizeof err);
     if (rc == 1) return 0;
