@@ -14,7 +14,7 @@
 #   - the server is alive throughout, and exits 0 on SIGTERM afterwards.
 # Writes $SOAK_OUT/soak-rss.csv (seconds,rss_kib) and soak-loadgen.json.
 # Knobs (environment): SOAK_SECONDS (600), SOAK_WARMUP_SECONDS (10% of it, at least 10),
-# SOAK_FACTOR (1.5), SOAK_SAT_SECONDS (5), SOAK_CONNECTIONS (8, closed loop), SOAK_WORKERS
+# SOAK_FACTOR (1.5), SOAK_SAT_SECONDS (5), SOAK_CONNECTIONS (32, closed loop: the plateau), SOAK_WORKERS
 # (online CPUs), SOAK_IMAGE (default ../shared/images/caffe_cat.jpg, else a generated PNG),
 # SOAK_OUT (results), SN_BUILD (build), SN_SHARED (../shared).
 set -euo pipefail
@@ -25,7 +25,7 @@ SECONDS_TOTAL=${SOAK_SECONDS:-600}
 WARM=${SOAK_WARMUP_SECONDS:-$(( SECONDS_TOTAL / 10 > 10 ? SECONDS_TOTAL / 10 : 10 ))}
 FACTOR=${SOAK_FACTOR:-1.5}
 SAT_S=${SOAK_SAT_SECONDS:-5}
-CONNS=${SOAK_CONNECTIONS:-8}
+CONNS=${SOAK_CONNECTIONS:-32}
 GROWTH_MAX=${SOAK_RSS_GROWTH_PCT:-5}
 OUT=${SOAK_OUT:-results}
 SERVER=$BUILD/shufflenet-server

@@ -56,7 +56,7 @@ static const keydef keys[] = {
     {"max_images", K_INT, OFF(max_images), 1, 256, NULL,
      "image parts in one multipart request at most (default 16)"},
     {"decode_stage", K_STR, OFF(decode_stage), 0, 16, "http|worker",
-     "where decode + preprocess run: HTTP threads or the inference workers (default http)"},
+     "where decode + preprocess run: the inference workers or the HTTP threads (default worker)"},
     {"log_format", K_STR, OFF(log_format), 0, 16, "text|json",
      "access log format on stderr (default text)"},
     {"labels", K_STR, OFF(labels), 0, 1024, NULL,
@@ -85,7 +85,7 @@ static void defaults(sn_config *c) {
     c->body_limit = 16LL << 20;
     c->max_pixels = 40000000;
     c->max_images = 16;
-    snprintf(c->decode_stage, sizeof c->decode_stage, "http");
+    snprintf(c->decode_stage, sizeof c->decode_stage, "worker");
     snprintf(c->log_format, sizeof c->log_format, "text");
 }
 

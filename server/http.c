@@ -2,10 +2,11 @@
  *
  * MHD runs an internal epoll thread pool. A classify request is received into one buffer
  * (the body limit is checked against Content-Length before anything is read, and against
- * the bytes received while reading), split into images (raw body or multipart), optionally
- * decoded + preprocessed here (decode_stage "http"), then the connection is suspended and
- * its images are queued for the workers; the last finished image resumes the connection and
- * the reply is built on this side. A slow client therefore only ever holds its own
+ * the bytes received while reading), split into images (raw body or multipart), sniffed
+ * (an empty or foreign body is answered at once), optionally decoded + preprocessed here
+ * (decode_stage "http"; the default "worker" decodes in the workers), then the connection
+ * is suspended and its images are queued for the workers; the last finished image resumes the
+ * connection and the reply is built on this side. A slow client therefore only ever holds its own
  * connection, never a worker. Errors are {"error": {"code", "message"}} with the status the
  * design names; a 500 would be a bug.
  *
@@ -349,31 +350,40 @@ static enum MHD_Result start_classify(req *r, struct MHD_Connection *c) {
         j->top_score = r->top_score + (size_t)i * r->top_k;
         j->done = on_job_done;
         j->arg = r;
-        if (in_http) {
-            /* an empty or foreign body is answered before any decoding work */
-            float *t = r->tensors[i];
-            char err[160];
-            sn_image_status st;
+        /* An empty or foreign body is answered here, before it takes a queue slot: with
+         * decode_stage "worker" only that check runs on this thread (sn_image_decode
+         * returns at once for anything that is not a JPEG or PNG). */
+        int rc = 0;
+        char err[160];
+        sn_image_status st = SN_IMG_OK;
+        if (!in_http) {
+            sn_image_format f = sn_image_sniff(data[i], lens[i]);
+            if (lens[i] == 0 || (f != SN_FMT_JPEG && f != SN_FMT_PNG)) {
+                sn_image none;
+                st = sn_image_decode(data[i], lens[i], cfg->max_pixels, 0, &none, err, sizeof err);
+                rc = -1;
+            }
+        } else {
             uint64_t t0 = sn_now_ns();
-            int rc = sn_decode_preprocess(m, data[i], lens[i], cfg->max_pixels, t, &j->width,
-                                          &j->height, &st, err, sizeof err);
+            rc = sn_decode_preprocess(m, data[i], lens[i], cfg->max_pixels, r->tensors[i],
+                                      &j->width, &j->height, &st, err, sizeof err);
             j->decode_s = (double)(sn_now_ns() - t0) * 1e-9;
             sn_hist_observe(&mm->decode_seconds, j->decode_s);
             r->decode_s += j->decode_s;
-            if (rc < 0) {
-                free(data);
-                free(lens);
-                int status;
-                const char *code = img_code(st, &status);
-                char msg[256];
-                if (r->nimg > 1)
-                    snprintf(msg, sizeof msg, "image %d (%s): %s", i + 1,
-                             r->fname[i][0] ? r->fname[i] : "unnamed", err);
-                else
-                    snprintf(msg, sizeof msg, "%s", err);
-                return send_error(r, c, status, code, msg);
-            }
-            j->tensor = t;
+            j->tensor = r->tensors[i];
+        }
+        if (rc < 0) {
+            free(data);
+            free(lens);
+            int status;
+            const char *code = img_code(st, &status);
+            char msg[256];
+            if (r->nimg > 1)
+                snprintf(msg, sizeof msg, "image %d (%s): %s", i + 1,
+                         r->fname[i][0] ? r->fname[i] : "unnamed", err);
+            else
+                snprintf(msg, sizeof msg, "%s", err);
+            return send_error(r, c, status, code, msg);
         }
     }
     free(data);
