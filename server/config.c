@@ -45,6 +45,9 @@ static const keydef keys[] = {
      "on SIGTERM/SIGINT, wait this long for admitted requests (default 30000)"},
     {"connection_timeout_s", K_INT, OFF(connection_timeout_s), 1, 3600, NULL,
      "close a connection idle (nothing received or sent) this long (default 30)"},
+    {"header_timeout_s", K_INT, OFF(header_timeout_s), 1, 3600, NULL,
+     "close a new connection that has not sent its request headers this long after it was "
+     "accepted, however slowly they trickle in (slowloris; default 10)"},
     {"max_connections", K_INT, OFF(max_connections), 1, 100000, NULL,
      "open connections at most; more are refused at accept (default 1024)"},
     {"per_ip_connections", K_INT, OFF(per_ip_connections), 0, 100000, NULL,
@@ -80,6 +83,7 @@ static void defaults(sn_config *c) {
     c->request_timeout_ms = 10000;
     c->drain_timeout_ms = 30000;
     c->connection_timeout_s = 30;
+    c->header_timeout_s = 10;
     c->max_connections = 1024;
     c->per_ip_connections = 512;
     c->body_limit = 16LL << 20;

@@ -30,6 +30,7 @@ typedef struct {
     int request_timeout_ms;
     int drain_timeout_ms;
     int connection_timeout_s; /* idle connection closed after this long */
+    int header_timeout_s;     /* a new connection must send its headers within this */
     int max_connections;      /* open connections at most */
     int per_ip_connections;   /* open connections from one address at most; 0 = no limit */
     char decode_stage[16];    /* "http" or "worker" */

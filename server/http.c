@@ -50,6 +50,14 @@ typedef struct {
     size_t bytes;
 } tensor_pool;
 
+/* A connection whose first request's headers have not all arrived (listed in
+ * sn_http.headers until they do, or until it closes). */
+typedef struct hconn {
+    struct hconn *prev, *next;
+    int fd, listed;
+    uint64_t t0;
+} hconn;
+
 struct sn_http {
     sn_http_opts o;
     tensor_pool pool[SN_MAX_MODELS];
@@ -61,6 +69,7 @@ struct sn_http {
     pthread_mutex_t wmu;
     pthread_cond_t wcv;
     req *uploads;
+    hconn *headers;
     int wstop;
     pthread_t watchdog;
 };
@@ -661,8 +670,64 @@ static void watch_del(req *r) {
     r->wfd = -1;
 }
 
-/* Every 200 ms: an upload whose socket shows EOF (or an error) on two sweeps in a row can
- * never complete; shut the socket down so MHD sees it and closes the connection. */
+/* ---- header deadline ----------------------------------------------------------------- */
+
+/* Slowloris: a client trickling header bytes never goes idle, so the idle timeout never
+ * fires. Every accepted connection is listed with its accept time until on_request sees its
+ * first request (all headers in); the watchdog shuts down those listed longer than
+ * header_timeout_s. MHD reports CLOSED before it closes the socket, and the entry leaves the
+ * list under wmu there, so the watchdog never touches a descriptor MHD has released. */
+static void hconn_unlink(sn_http *h, hconn *hc) {
+    if (!hc->listed) return;
+    if (hc->prev)
+        hc->prev->next = hc->next;
+    else
+        h->headers = hc->next;
+    if (hc->next) hc->next->prev = hc->prev;
+    hc->listed = 0;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+    sn_http *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        hconn *hc = ci ? calloc(1, sizeof *hc) : NULL;
+        if (!hc) return;
+        hc->fd = ci->connect_fd;
+        hc->t0 = sn_now_ns();
+        pthread_mutex_lock(&h->wmu);
+        hc->next = h->headers;
+        if (h->headers) h->headers->prev = hc;
+        h->headers = hc;
+        hc->listed = 1;
+        pthread_mutex_unlock(&h->wmu);
+        *socket_context = hc;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        hconn *hc = *socket_context;
+        pthread_mutex_lock(&h->wmu);
+        hconn_unlink(h, hc);
+        pthread_mutex_unlock(&h->wmu);
+        free(hc);
+        *socket_context = NULL;
+    }
+}
+
+/* The headers of c's current request are in: off the deadline list. */
+static void headers_in(sn_http *h, struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    hconn *hc = ci ? ci->socket_context : NULL;
+    if (!hc) return;
+    pthread_mutex_lock(&h->wmu);
+    hconn_unlink(h, hc);
+    pthread_mutex_unlock(&h->wmu);
+}
+
+/* Every 200 ms: connections past the header deadline are shut down (above); an upload whose
+ * socket shows EOF (or an error) on two sweeps in a row can never complete; shut the socket
+ * down so MHD sees it and closes the connection. */
 static void *watchdog_main(void *arg) {
     sn_http *h = arg;
     pthread_mutex_lock(&h->wmu);
@@ -672,6 +737,15 @@ static void *watchdog_main(void *arg) {
         ts.tv_nsec += 200000000L;
         if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
         pthread_cond_timedwait(&h->wcv, &h->wmu, &ts);
+        uint64_t now = sn_now_ns(), hmax = (uint64_t)h->o.cfg->header_timeout_s * 1000000000ull;
+        for (hconn *hc = h->headers, *next; hc; hc = next) {
+            next = hc->next;
+            if (now - hc->t0 > hmax) {
+                shutdown(hc->fd, SHUT_RDWR); /* MHD sees the error and closes it */
+                hconn_unlink(h, hc);
+                sn_metrics_reject(SN_REJ_HEADER_TIMEOUT);
+            }
+        }
         for (req *r = h->uploads, *next; r; r = next) {
             next = r->wnext;
             char ch;
@@ -708,6 +782,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
         *ctx = r;
+        headers_in(h, c);
         atomic_fetch_add(&h->inflight, 1);
         sn_metrics_inflight(1);
         parse_route(r, url);
@@ -872,7 +947,8 @@ sn_http *sn_http_start(const sn_http_opts *o, char *err, size_t errlen) {
     h->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
                             (unsigned)cfg->http_threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-                            h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
+                            h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_connections,
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);

@@ -19,8 +19,9 @@
 const int sn_metric_codes[SN_NCODES] = {200, 400, 404, 405, 413, 415, 499, 500, 501, 503, 504, 0};
 
 static const char *const reject_names[SN_REJ_COUNT] = {
-    "overloaded",      "timeout",       "disconnected",           "draining",   "payload_too_large",
-    "image_too_large", "invalid_image", "unsupported_media_type", "bad_request"};
+    "overloaded",        "timeout",         "disconnected",  "draining",
+    "payload_too_large", "image_too_large", "invalid_image", "unsupported_media_type",
+    "bad_request",       "header_timeout"};
 
 static const double le_seconds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                     0.1,    0.25,  0.5,    1,     2.5,  5,     10};

@@ -152,6 +152,62 @@ def t_slowloris(_S):
     assert inflight_after == 1, inflight_after  # the scrape itself
 
 
+def t_header_deadline(_S):
+    """Connections that keep trickling header lines (so never idle) are closed once
+    header_timeout_s has passed since accept; a keep-alive connection whose request came in
+    whole is not, and normal requests go on being served."""
+    hto = 2
+    S = Server("--model", "g3=" + G3, "--workers", "1", "--header-timeout-s", str(hto),
+               "--connection-timeout-s", "30")
+    socks = []
+    try:
+        post_png(S)
+        keep = S.conn()  # a finished request, then quiet on the same connection
+        keep.request("GET", "/healthz")
+        r = keep.getresponse()
+        r.read()
+        assert r.status == 200
+        t0 = time.time()
+        for _ in range(5):
+            s = attacker(S.port, "127.0.0.1", b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            assert s is not None
+            socks.append(s)
+        closed = {}
+        k = 0
+        while len(closed) < len(socks) and time.time() - t0 < (hto + 8) * SLOW:
+            k += 1
+            for i, s in enumerate(socks):
+                if i in closed:
+                    continue
+                try:
+                    s.send(b"X-%d: b\r\n" % k)
+                    if not alive(s):
+                        raise OSError
+                except OSError:
+                    closed[i] = time.time() - t0
+            post_png(S)  # served meanwhile
+            time.sleep(0.3)
+        keep.request("GET", "/healthz")  # well past the header deadline, still open
+        r = keep.getresponse()
+        r.read()
+        keep_status = r.status
+        keep.close()
+        m = S.metrics()
+    finally:
+        for s in socks:
+            s.close()
+        assert S.stop() == 0
+    print("  header deadline %ds: %d trickling connections closed after %s s; keep-alive "
+          "connection answered %s after %.1fs; rejected{header_timeout} %s"
+          % (hto, len(closed), sorted(round(v, 1) for v in closed.values()), keep_status,
+             time.time() - t0, metric(m, "shufflenet_rejected_total", reason="header_timeout")),
+          flush=True)
+    assert len(closed) == len(socks), closed
+    assert all(hto - 0.5 <= v <= hto + 3 * SLOW for v in closed.values()), closed
+    assert keep_status == 200
+    assert metric(m, "shufflenet_rejected_total", reason="header_timeout") == len(socks)
+
+
 def upload_and_vanish(port, total, sent, half_close):
     s = socket.create_connection(("127.0.0.1", port))
     s.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
@@ -198,7 +254,7 @@ def t_disconnect_mid_upload(_S):
         assert rss1 - rss0 < 48 * 2**20, (rss0, rss1)
 
 
-TESTS = [t_slowloris, t_disconnect_mid_upload]
+TESTS = [t_slowloris, t_header_deadline, t_disconnect_mid_upload]
 
 
 def main():
