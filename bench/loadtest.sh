@@ -8,7 +8,7 @@
 #      request's intended send time, so queueing shows up in full.
 # Writes results/latency-vs-groups.csv and three PNGs (gnuplot, bench/plot.gp). About 7
 # minutes on a 2-core machine. Knobs (environment): LOADTEST_SAT_SECONDS (6),
-# LOADTEST_STEP_SECONDS (5), LOADTEST_CONNECTIONS (4), LOADTEST_STEPS ("10 20 ... 90"),
+# LOADTEST_STEP_SECONDS (5), LOADTEST_CONNECTIONS (32: the plateau), LOADTEST_STEPS ("10 20 ... 90"),
 # LOADTEST_GROUPS ("1 2 3 4 8"), LOADTEST_IMAGE (default ../shared/images/caffe_cat.jpg, else
 # a generated 320x240 PNG), LOADTEST_OUT (results), SN_BUILD (build), SN_SHARED (../shared).
 set -euo pipefail
@@ -18,7 +18,7 @@ SHARED=${SN_SHARED:-../shared}
 OUT=${LOADTEST_OUT:-results}
 SAT_S=${LOADTEST_SAT_SECONDS:-6}
 STEP_S=${LOADTEST_STEP_SECONDS:-5}
-CONNS=${LOADTEST_CONNECTIONS:-4}
+CONNS=${LOADTEST_CONNECTIONS:-32}
 STEPS=${LOADTEST_STEPS:-10 20 30 40 50 60 70 80 90}
 GROUPS_LIST=${LOADTEST_GROUPS:-1 2 3 4 8}
 SERVER=$BUILD/shufflenet-server
