@@ -197,12 +197,19 @@ $(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(TOOLS_OBJ) $(SHARED_OBJ) $(F
                  $(BUILD)/libshufflenet.a
 	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(IMG_LIBS) $(JSON_LIBS) $(LDLIBS_BASE)
 
-.PHONY: fuzz fuzz-build
+.PHONY: fuzz fuzz-build fuzz-long
 fuzz-build: $(FUZZ_BINS)
 fuzz: check-deps build/shufflenet
 	@command -v clang >/dev/null || $(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory SANITIZE=fuzz fuzz-build
 	SN_SHARED=$(SHARED) tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
+
+# fuzz-long: every target until it has used FUZZ_CPU_SECONDS of CPU in total (ledger in
+# build/fuzz/ledger.txt, so it can be stopped and resumed); seeds the corpora first.
+FUZZ_CPU_SECONDS ?= 3600
+fuzz-long:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=1
+	tests/fuzz/long.sh $(FUZZ_CPU_SECONDS)
 
 # ---- docker (docker/README-docker.md) ---------------------------------------------------
 # docker: build the image (with no daemon here, a private one; saved to build/*.tar).
