@@ -1,8 +1,9 @@
 /* loadgen.c - shufflenet-loadgen: command line, target checks (loopback only unless
  * --allow-remote), request bodies from image files, and the report (text, JSON or CSV).
  * The connection engine is in loadgen_run.c. */
-#include "loadgen.h"
-#include "loadgen_http.h"
+#include "bench/loadgen.h"
+#include "bench/loadgen_http.h"
+#include "engine/util.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -78,49 +79,20 @@ static double parse_pos(const char *opt, const char *s, int allow_zero) {
     return v;
 }
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, PROG ": cannot open image %s: %s\n", path, strerror(errno));
+/* One image file, or NULL after a message: unreadable, empty or over IMAGE_MAX. */
+static char *read_image(const char *path, size_t *len) {
+    char err[512];
+    uint8_t *buf = sn_read_file(path, IMAGE_MAX, len, err, sizeof err);
+    if (!buf) {
+        fprintf(stderr, PROG ": image %s\n", err);
         return NULL;
     }
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            if (cap >= IMAGE_MAX) {
-                fprintf(stderr, PROG ": image %s is larger than %u MiB\n", path, IMAGE_MAX >> 20);
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb, cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) {
-            if (ferror(f)) {
-                fprintf(stderr, PROG ": cannot read image %s\n", path);
-                free(buf);
-                buf = NULL;
-            }
-            break;
-        }
-    }
-    fclose(f);
-    if (buf && n == 0) {
+    if (*len == 0) {
         fprintf(stderr, PROG ": image %s is empty\n", path);
         free(buf);
         return NULL;
     }
-    *len = n;
-    return buf;
+    return (char *)buf;
 }
 
 static int valid_model_name(const char *s) {
@@ -449,7 +421,7 @@ int main(int argc, char **argv) {
     if (!reqs) goto done;
     for (int i = 0; i < nimages; i++) {
         size_t len;
-        char *data = read_file(images[i], &len);
+        char *data = read_image(images[i], &len);
         if (!data) goto done;
         reqs[i].data = sn_request_build(host_header, path, images[i], (unsigned char *)data, len,
                                         multipart, &reqs[i].len);

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "loadgen_hist.h"
+#include "bench/loadgen_hist.h"
 
 typedef struct {
     char *data; /* one complete HTTP request */

@@ -3,7 +3,7 @@
  * Index layout: a value v with highest set bit b gets shift s = max(0, b - SUB_BITS); its
  * index is s * SUB + (v >> s). For s = 0 that is v itself (exact, 0 .. 2*SUB-1); for s >= 1
  * (v >> s) lies in [SUB, 2*SUB), so bucket widths double every SUB buckets. */
-#include "loadgen_hist.h"
+#include "bench/loadgen_hist.h"
 
 #include <math.h>
 #include <string.h>

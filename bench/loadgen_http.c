@@ -1,7 +1,7 @@
 /* loadgen_http.c - URL parsing, loopback check, request building and the incremental HTTP/1.1
  * response parser (Content-Length, chunked, read-until-close; 1xx skipped) of the load
  * generator. */
-#include "loadgen_http.h"
+#include "bench/loadgen_http.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -7,8 +7,8 @@
  * stall shows up in full (no coordinated omission). Closed loop: N connections each send the
  * next request as soon as the previous response is in; latency counts from that moment.
  * Every request ends as a response, a timeout or an error; nothing waits forever. */
-#include "loadgen.h"
-#include "loadgen_http.h"
+#include "bench/loadgen.h"
+#include "bench/loadgen_http.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* dispatch.c - picks the kernel table for this CPU once (cpuid), or the one forced by the
  * SHUFFLENET_ISA environment variable (scalar|avx2|avx512). */
-#include "kernels.h"
-#include "shufflenet.h"
+#include "engine/kernels.h"
+#include "engine/shufflenet.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -17,7 +17,7 @@
  * channel slices of Y, then swap), A holds the first 1x1's output and B the depthwise output,
  * already shuffled. The first unit of a stage reads its input straight from the boundary
  * buffer and the last unit writes straight into the next one, so the tiling costs no copies. */
-#include "model.h"
+#include "engine/model.h"
 
 #include <stdio.h>
 #include <stdlib.h>

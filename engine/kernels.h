@@ -82,8 +82,4 @@ const sn_kernels *sn_kernels_by_name(const char *name);
  * For tests and benchmarks comparing ISAs in one process; not thread-safe. */
 void sn_kernels_force(const sn_kernels *k);
 
-/* Measured fp32 FMA throughput of this core in GFLOP/s (256-bit FMAs, about `ms`
- * milliseconds of probing; AVX2+FMA CPUs only: call it when sn_kernels_by_name("avx2")). */
-double sn_fma_peak_gflops(double ms);
-
 #endif

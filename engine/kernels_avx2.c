@@ -1,7 +1,7 @@
 /* kernels_avx2.c - the AVX2 + FMA kernel table (8 float lanes, 16 registers: 6 x 16 1x1-conv
  * micro-tiles). Compiled with -mavx2 -mfma; only used when cpuid reports both. The kernels
  * themselves are in kernels_simd.h. */
-#include "kernels.h"
+#include "engine/kernels.h"
 
 #include <immintrin.h>
 
@@ -62,37 +62,4 @@ static inline float vhsum(V v) {
 
 #define SIMD_TABLE sn_kernels_avx2
 #define SIMD_NAME  "avx2"
-#include "kernels_simd.h"
-
-/* ---- FMA peak probe -------------------------------------------------------------------
- * Twelve independent chains of 256-bit FMAs (enough to cover 2 pipes x 4 cycles latency)
- * for about `ms` milliseconds; returns the best GFLOP/s of a few short runs. */
-#include <time.h>
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-double sn_fma_peak_gflops(double ms) {
-    V a[12];
-    V m = vset1(0.999999f), c = vset1(1e-7f);
-    for (int i = 0; i < 12; i++) a[i] = vset1((float)i);
-    double best = 0, end = now_s() + ms * 1e-3;
-    long iters = 20000;
-    do {
-        double t0 = now_s();
-        for (long it = 0; it < iters; it++) {
-#pragma GCC unroll 12
-            for (int i = 0; i < 12; i++) a[i] = vfma(a[i], m, c);
-        }
-        double dt = now_s() - t0, g = 12.0 * 16 * iters / dt * 1e-9;
-        if (g > best) best = g;
-    } while (now_s() < end);
-    /* keep the result alive */
-    float s = 0;
-    for (int i = 0; i < 12; i++) s += vhsum(a[i]);
-    if (s == 12345.678f) best += 1e-9;
-    return best;
-}
+#include "engine/kernels_simd.h"

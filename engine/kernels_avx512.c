@@ -1,7 +1,7 @@
 /* kernels_avx512.c - the AVX-512 kernel table (16 float lanes, 32 registers: 12 x 32 1x1-conv
  * micro-tiles). Compiled with -mavx512f/bw/vl/dq; only used when cpuid reports them. The
  * kernels themselves are in kernels_simd.h. */
-#include "kernels.h"
+#include "engine/kernels.h"
 
 #include <immintrin.h>
 
@@ -59,4 +59,4 @@ typedef __m256 HV;
 
 #define SIMD_TABLE sn_kernels_avx512
 #define SIMD_NAME  "avx512"
-#include "kernels_simd.h"
+#include "engine/kernels_simd.h"

@@ -1,6 +1,6 @@
 /* kernels_scalar.c - plain C kernels: the reference every SIMD kernel is tested against, and
  * the fallback on CPUs without AVX2. */
-#include "kernels.h"
+#include "engine/kernels.h"
 
 #include <string.h>
 

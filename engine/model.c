@@ -2,9 +2,9 @@
  * against the architecture its metadata declares, folds BatchNorm into the convolutions,
  * normalises the shuffle position (DESIGN.md section 2) and packs the 1x1 weights for the
  * kernels of this CPU. The result is read-only and shared by every engine instance. */
-#include "model.h"
+#include "engine/model.h"
 
-#include "safetensors.h"
+#include "engine/safetensors.h"
 
 #include <math.h>
 #include <stdarg.h>

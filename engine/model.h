@@ -2,8 +2,8 @@
 #ifndef SN_MODEL_H
 #define SN_MODEL_H
 
-#include "kernels.h"
-#include "shufflenet.h"
+#include "engine/kernels.h"
+#include "engine/shufflenet.h"
 
 typedef struct {
     int cin, mid, outs;   /* outs: pw2 output channels (cout - cin in stride-2 units) */

@@ -1,5 +1,5 @@
 /* postprocess.c - logits to probabilities and the top-k classes. */
-#include "shufflenet.h"
+#include "engine/shufflenet.h"
 
 #include <math.h>
 

@@ -3,8 +3,8 @@
  * Reading trusts nothing: the header length must fit the file, the header must be a JSON
  * object, every tensor must have a known dtype, a shape whose element count matches its byte
  * range, and a byte range inside the data section that overlaps no other tensor. */
-#include "safetensors.h"
-#include "errf.h"
+#include "engine/safetensors.h"
+#include "engine/util.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -229,29 +229,11 @@ fail:
 
 int sn_st_open(const char *path, sn_st_file *f, char *err, size_t errlen) {
     memset(f, 0, sizeof(*f));
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        sn_errf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    uint8_t *buf = NULL;
-    long sz = -1;
-    if (fseek(fp, 0, SEEK_END) == 0) sz = ftell(fp);
-    if (sz < 0 || fseek(fp, 0, SEEK_SET) != 0) {
-        fclose(fp);
-        sn_errf(err, errlen, "%s: cannot determine the file size", path);
-        return -1;
-    }
-    buf = malloc(sz ? (size_t)sz : 1);
-    if (!buf || fread(buf, 1, (size_t)sz, fp) != (size_t)sz) {
-        fclose(fp);
-        free(buf);
-        sn_errf(err, errlen, "%s: read failed", path);
-        return -1;
-    }
-    fclose(fp);
+    size_t sz;
+    uint8_t *buf = sn_read_file(path, 0, &sz, err, errlen);
+    if (!buf) return -1;
     char inner[256];
-    if (sn_st_parse(buf, (size_t)sz, f, inner, sizeof(inner))) {
+    if (sn_st_parse(buf, sz, f, inner, sizeof(inner))) {
         sn_errf(err, errlen, "%s: %s", path, inner);
         return -1;
     }

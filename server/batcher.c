@@ -3,7 +3,7 @@
  * One mutex guards every queue; workers sleep on one condition variable (monotonic clock).
  * A queue being gathered by one worker is skipped by the others, so a batch is not split
  * while it fills. Completion callbacks run outside the lock. */
-#include "batcher.h"
+#include "server/batcher.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -14,8 +14,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "metrics.h"
-#include "preprocess.h"
+#include "common/input.h"
+#include "server/clock.h"
+#include "server/metrics.h"
 
 typedef struct {
     sn_job **ring;
@@ -48,27 +49,6 @@ struct sn_batcher {
     pthread_t janitor;
     sn_job **jdead; /* janitor's scratch, [queue_size * nmodels] */
 };
-
-uint64_t sn_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-int sn_decode_preprocess(const sn_served *m, const uint8_t *data, size_t len, long long max_pixels,
-                         float *out, int *w, int *h, sn_image_status *st, char *err,
-                         size_t errlen) {
-    const sn_preprocess *pre = &m->info->pre;
-    sn_image img;
-    *st = sn_image_decode(data, len, max_pixels, 2 * pre->resize_short, &img, err, errlen);
-    if (*st != SN_IMG_OK) return -1;
-    *w = img.orig_width;
-    *h = img.orig_height;
-    int rc = sn_preprocess_image(pre, img.rgb, img.width, img.height, out, err, errlen);
-    sn_image_free(&img);
-    if (rc < 0) *st = SN_IMG_NOMEM;
-    return rc;
-}
 
 /* 1 when the peer closed its side or reset the connection. */
 static int peer_gone(int fd) {
@@ -132,11 +112,15 @@ static void run_batch(worker *w, int mi, sn_job **batch, int n) {
         } else {
             in[k] = slot;
             uint64_t t0 = sn_now_ns();
-            int rc = sn_decode_preprocess(m, j->data, j->len, b->cfg->max_pixels, slot, &j->width,
-                                          &j->height, &j->img_status, j->err, sizeof j->err);
+            sn_input_opts o = {.max_pixels = b->cfg->max_pixels};
+            sn_input_info ii = {0};
+            j->img_status = sn_input_from_bytes(&info->pre, &o, j->data, j->len, slot, &ii, j->err,
+                                                sizeof j->err);
+            j->width = ii.width;
+            j->height = ii.height;
             j->decode_s = (double)(sn_now_ns() - t0) * 1e-9;
             sn_hist_observe(&mm->decode_seconds, j->decode_s);
-            if (rc < 0) {
+            if (j->img_status != SN_IMG_OK) {
                 finish(j, SN_JOB_IMAGE_ERROR);
                 continue;
             }

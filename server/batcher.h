@@ -14,9 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "image.h"
-#include "models.h"
+#include "server/config.h"
+#include "common/image.h"
+#include "server/models.h"
 
 typedef enum {
     SN_JOB_OK = 0,
@@ -28,9 +28,9 @@ typedef enum {
 typedef struct sn_job sn_job;
 struct sn_job {
     /* input, set before sn_batcher_submit */
-    const uint8_t *data; /* encoded image (decode_stage "worker") */
+    const uint8_t *data; /* encoded image, decoded by the worker (common/input.h) ... */
     size_t len;
-    const float *tensor;  /* preprocessed input (decode_stage "http"); NULL: decode data */
+    const float *tensor;  /* ... or an input tensor the client sent preprocessed (NULL: decode) */
     int fd;               /* client socket to watch for a disconnect, or -1 */
     uint64_t deadline_ns; /* monotonic */
     int top_k;
@@ -50,13 +50,6 @@ struct sn_job {
 };
 
 typedef struct sn_batcher sn_batcher;
-
-uint64_t sn_now_ns(void);
-
-/* Decode + preprocess one image for model m into out ([3][S][S] floats). Returns 0, or -1
- * with *st and err set. */
-int sn_decode_preprocess(const sn_served *m, const uint8_t *data, size_t len, long long max_pixels,
-                         float *out, int *w, int *h, sn_image_status *st, char *err, size_t errlen);
 
 sn_batcher *sn_batcher_start(sn_served *models, int nmodels, const sn_config *c, char *err,
                              size_t errlen);

@@ -3,7 +3,7 @@
  * dashes (--max-batch) and its variable the key in capitals (SHUFFLENET_MAX_BATCH). Models
  * come from the file's "models" object, or from --model/--synth (SHUFFLENET_MODEL/_SYNTH,
  * comma-separated), which replace the configured ones. */
-#include "config.h"
+#include "server/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -58,8 +58,6 @@ static const keydef keys[] = {
      "pixel budget of one image, read from its header (default 40000000)"},
     {"max_images", K_INT, OFF(max_images), 1, 256, NULL,
      "image parts in one multipart request at most (default 16)"},
-    {"decode_stage", K_STR, OFF(decode_stage), 0, 16, "http|worker",
-     "where decode + preprocess run: the inference workers or the HTTP threads (default worker)"},
     {"log_format", K_STR, OFF(log_format), 0, 16, "text|json",
      "access log format on stderr (default text)"},
     {"labels", K_STR, OFF(labels), 0, 1024, NULL,
@@ -73,9 +71,9 @@ static void defaults(sn_config *c) {
     if (n < 1) n = 1;
     snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
     c->workers = (int)n;
-    /* Images are decoded on the HTTP threads, and a thread whose connections all wait on the
-     * workers idles: with one per CPU the server used ~1.75 of 2 CPUs at saturation, with two
-     * per CPU ~1.9 (bench/server-bench.sh). */
+    /* The HTTP threads receive bodies, split multipart and write replies; decoding runs in
+     * the workers. They are mostly idle, so their count matters little; two per CPU (at
+     * least 4) keeps one large body from delaying the other connections of its thread. */
     c->http_threads = n < 2 ? 4 : (int)(2 * n > 64 ? 64 : 2 * n);
     c->max_batch = 8;
     c->max_batch_delay_us = 2000;
@@ -89,7 +87,6 @@ static void defaults(sn_config *c) {
     c->body_limit = 16LL << 20;
     c->max_pixels = 40000000;
     c->max_images = 16;
-    snprintf(c->decode_stage, sizeof c->decode_stage, "worker");
     snprintf(c->log_format, sizeof c->log_format, "text");
 }
 

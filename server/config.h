@@ -33,7 +33,6 @@ typedef struct {
     int header_timeout_s;     /* a new connection must send its headers within this */
     int max_connections;      /* open connections at most */
     int per_ip_connections;   /* open connections from one address at most; 0 = no limit */
-    char decode_stage[16];    /* "http" or "worker" */
     char log_format[16];      /* "text" or "json" */
     char labels[1024];        /* "" = default lookup */
     char default_model[SN_MODEL_NAMELEN];

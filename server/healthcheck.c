@@ -1,7 +1,7 @@
 /* healthcheck.c - `shufflenet-server --healthcheck [URL]`: one plain-HTTP GET against the
  * running server (its /readyz by default) that exits 0 on 200 and 1 otherwise, so a container
  * HEALTHCHECK needs neither curl nor a shell in the image. */
-#include "healthcheck.h"
+#include "server/healthcheck.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "server/config.h"
 
 #define HC_BUDGET_MS 3000
 

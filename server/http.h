@@ -5,10 +5,10 @@
 
 #include <stdatomic.h>
 
-#include "batcher.h"
-#include "config.h"
-#include "labels.h"
-#include "models.h"
+#include "server/batcher.h"
+#include "server/config.h"
+#include "common/labels.h"
+#include "server/models.h"
 
 typedef struct sn_http sn_http;
 

@@ -9,13 +9,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "batcher.h"
-#include "config.h"
-#include "healthcheck.h"
-#include "http.h"
-#include "labels.h"
-#include "metrics.h"
-#include "models.h"
+#include "server/batcher.h"
+#include "server/config.h"
+#include "server/healthcheck.h"
+#include "server/http.h"
+#include "common/labels.h"
+#include "server/metrics.h"
+#include "server/models.h"
 
 static sn_config cfg;
 static sn_served models[SN_MAX_MODELS];
@@ -98,9 +98,9 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr,
             "shufflenet-server: listening on http://%s (%d workers, %d http threads, max_batch "
-            "%d, delay %dus, queue %d, decode in %s, isa %s)\n",
+            "%d, delay %dus, queue %d, isa %s)\n",
             cfg.listen, cfg.workers, cfg.http_threads, cfg.max_batch, cfg.max_batch_delay_us,
-            cfg.queue_size, cfg.decode_stage, sn_isa_name());
+            cfg.queue_size, sn_isa_name());
 
     int sig;
     while (sigwait(&sigs, &sig) != 0) {

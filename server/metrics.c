@@ -1,6 +1,6 @@
 /* metrics.c - the service's Prometheus metrics: per-model request counters and histograms,
  * rejection counters, gauges, build info, and the process_* metrics read from /proc. */
-#include "metrics.h"
+#include "server/metrics.h"
 
 #include <dirent.h>
 #include <math.h>

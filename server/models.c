@@ -1,7 +1,7 @@
 /* models.c - loading the configured models. A file model is loaded with sn_model_load; a
  * synthetic one is written by sn_synth_model (tools/synth.c, linked in) into a temporary
  * file, hashed, loaded and the file removed. */
-#include "models.h"
+#include "server/models.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sha256.h"
-#include "synth.h"
+#include "server/sha256.h"
+#include "engine/synth.h"
 
 static int make_synth(const sn_model_conf *mc, const char *dst, char *err, size_t errlen) {
     char serr[SN_ERRLEN];

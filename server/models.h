@@ -5,8 +5,8 @@
 
 #include <stddef.h>
 
-#include "config.h"
-#include "shufflenet.h"
+#include "server/config.h"
+#include "engine/shufflenet.h"
 
 typedef struct {
     char name[SN_MODEL_NAMELEN];

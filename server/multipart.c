@@ -4,7 +4,7 @@
  * part headers we care about (Content-Disposition name/filename, Content-Type). Everything
  * works on (pointer, length) ranges; nothing is allocated and nothing past len is read.
  */
-#include "multipart.h"
+#include "server/multipart.h"
 
 #include <ctype.h>
 #include <stdio.h>

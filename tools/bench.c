@@ -2,8 +2,7 @@
  * batch; reports the median (and p10/p90) ms per batch and per image, images/s and GFLOP/s
  * (2 x MACs per image), and that as a share of this core's FMA peak, measured by a short
  * probe (sn_fma_peak_gflops) before the timed runs. */
-#include "cli.h"
-#include "kernels.h"
+#include "tools/cli.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -87,7 +86,7 @@ int sn_cmd_bench(int argc, char **argv) {
     }
     for (size_t i = 0; i < isz * batch * nb; i++) x[i] = (float)((i * 2654435761u >> 8) % 256);
     /* The probe runs first: it also brings the core out of any idle clock state. */
-    double peak = sn_kernels_by_name("avx2") && peak_ms ? sn_fma_peak_gflops(peak_ms) : 0;
+    double peak = sn_fma_peak_available() && peak_ms ? sn_fma_peak_gflops(peak_ms) : 0;
     for (int i = 0; i < warmup; i++) sn_engine_run(e, x + isz * batch * (i % nb), batch, out);
     int tty = !json && isatty(2);
     for (int i = 0; i < iters; i++) {

@@ -1,5 +1,5 @@
 /* cli.c - argument helpers shared by the `shufflenet` subcommands. */
-#include "cli.h"
+#include "tools/cli.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* cmd_convert.c - `shufflenet convert`: the command-line face of tools/convert.c. */
-#include "cli.h"
-#include "convert.h"
+#include "tools/cli.h"
+#include "tools/convert.h"
 
 #include <stdio.h>
 #include <string.h>

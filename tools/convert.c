@@ -3,7 +3,7 @@
  * Steps: read the checkpoint (tools/pickle.c), map every state-dict key of the detected
  * layout onto a slot of the canonical network, infer and check the architecture from the
  * shapes, then write the tensors and the metadata with the safetensors writer. */
-#include "convert.h"
+#include "tools/convert.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pickle.h"
-#include "safetensors.h"
+#include "tools/pickle.h"
+#include "engine/safetensors.h"
 
 #define MAX_STAGE_UNITS 64
 #define MAX_UNITS       (3 * MAX_STAGE_UNITS)

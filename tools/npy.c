@@ -4,8 +4,8 @@
  * (uint16 LE in 1.0, uint32 LE in 2.0/3.0), a Python dict literal such as
  * {'descr': '<f4', 'fortran_order': False, 'shape': (1, 1000), } padded with spaces and a
  * newline, then the raw array data. */
-#include "npy.h"
-#include "errf.h"
+#include "tools/npy.h"
+#include "engine/util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -188,24 +188,11 @@ int sn_npy_read(const char *path, float **data, int64_t *shape, int *ndim, char 
                 size_t errlen) {
     *data = NULL;
     *ndim = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return sn_errf(err, errlen, "%s: %s", path, strerror(errno));
-    uint8_t *buf = NULL;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return sn_errf(err, errlen, "%s: cannot determine the file size", path);
-    }
-    buf = malloc(size ? (size_t)size : 1);
-    if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        free(buf);
-        fclose(f);
-        return sn_errf(err, errlen, "%s: read failed", path);
-    }
-    fclose(f);
+    size_t size;
+    uint8_t *buf = sn_read_file(path, 0, &size, err, errlen);
+    if (!buf) return -1;
     char msg[256];
-    int rc = sn_npy_parse(buf, (size_t)size, data, shape, ndim, msg, sizeof msg);
+    int rc = sn_npy_parse(buf, size, data, shape, ndim, msg, sizeof msg);
     free(buf);
     if (rc != 0) return sn_errf(err, errlen, "%s: %s", path, msg);
     return 0;

@@ -5,8 +5,8 @@
  * and containers can share them freely (pickle semantics: a memoised dict is one object).
  * Every opcode reads a bounded number of bytes and creates at most one value, so memory is
  * linear in the pickle size, and nothing recurses. */
-#include "pickle.h"
-#include "errf.h"
+#include "tools/pickle.h"
+#include "engine/util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -1084,23 +1084,11 @@ int sn_pt_parse(uint8_t *buf, size_t size, sn_pt_checkpoint *ck, char *err, size
 
 int sn_pt_load(const char *path, sn_pt_checkpoint *ck, char *err, size_t errlen) {
     memset(ck, 0, sizeof *ck);
-    FILE *f = fopen(path, "rb");
-    if (!f) return sn_errf(err, errlen, "%s: %s", path, strerror(errno));
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return sn_errf(err, errlen, "%s: cannot determine the file size", path);
-    }
-    uint8_t *buf = malloc(size ? (size_t)size : 1);
-    if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        free(buf);
-        fclose(f);
-        return sn_errf(err, errlen, "%s: read failed", path);
-    }
-    fclose(f);
+    size_t size;
+    uint8_t *buf = sn_read_file(path, 0, &size, err, errlen);
+    if (!buf) return -1;
     char msg[256];
-    if (sn_pt_parse(buf, (size_t)size, ck, msg, sizeof msg) != 0)
+    if (sn_pt_parse(buf, size, ck, msg, sizeof msg) != 0)
         return sn_errf(err, errlen, "%s: %s", path, msg);
     return 0;
 }

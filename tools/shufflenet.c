@@ -9,52 +9,20 @@
  *
  * Exit status: 0 success, 1 a runtime failure (e.g. an image that does not decode), 2 bad
  * usage or a bad model file. Every error is one line on stderr. */
-#include "cli.h"
-#include "image.h"
-#include "labels.h"
-#include "modelinfo.h"
-#include "npy.h"
-#include "preprocess.h"
-#include "shufflenet.h"
-#include "synth.h"
+#include "tools/cli.h"
+#include "common/input.h"
+#include "common/labels.h"
+#include "common/modelinfo.h"
+#include "tools/npy.h"
+#include "engine/shufflenet.h"
+#include "engine/synth.h"
+#include "engine/util.h"
 
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static uint8_t *read_file(const char *path, size_t *len, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = malloc(cap);
-    while (buf) {
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (n < cap) break;
-        if (cap >= ((size_t)1 << 30)) { /* 1 GiB: no image is that large */
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        uint8_t *nb = realloc(buf, cap *= 2);
-        if (!nb) free(buf);
-        buf = nb;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        snprintf(err, errlen, "%s: cannot read the file", path);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
 
 /* ---- classify ------------------------------------------------------------------------ */
 
@@ -75,7 +43,7 @@ static void usage_classify(FILE *o) {
 static int cmd_classify(int argc, char **argv) {
     const char *model = NULL;
     int topk = 5, json = 0;
-    long long max_pixels = 40000000;
+    sn_input_opts opts = {.max_pixels = 40000000};
     const char **files = calloc((size_t)argc, sizeof(char *));
     int nfiles = 0;
     for (int i = 1; i < argc; i++) {
@@ -89,7 +57,7 @@ static int cmd_classify(int argc, char **argv) {
         else if ((v = sn_cli_opt(argc, argv, &i, "--top-k")))
             topk = (int)sn_cli_int("--top-k", v, 1, 1000000);
         else if ((v = sn_cli_opt(argc, argv, &i, "--max-pixels")))
-            max_pixels = sn_cli_int("--max-pixels", v, 1, 1L << 40);
+            opts.max_pixels = sn_cli_int("--max-pixels", v, 1, 1L << 40);
         else if (!strcmp(argv[i], "--json"))
             json = 1;
         else if (argv[i][0] == '-' && argv[i][1]) {
@@ -131,25 +99,17 @@ static int cmd_classify(int argc, char **argv) {
     int status = 0;
     for (int f = 0; f < nfiles; f++) {
         size_t len = 0;
-        uint8_t *data = read_file(files[f], &len, err, sizeof(err));
-        sn_image img = {0};
-        if (data) {
-            char e2[200];
-            sn_image_status st = sn_image_decode(data, len, max_pixels, 2 * I->pre.resize_short,
-                                                 &img, e2, sizeof(e2));
-            if (st != SN_IMG_OK)
-                snprintf(err, sizeof(err), "%s: %s", files[f], e2);
-            else if (sn_preprocess_image(&I->pre, img.rgb, img.width, img.height, input, e2,
-                                         sizeof(e2)))
-                snprintf(err, sizeof(err), "%s: %s", files[f], e2);
-            else
-                err[0] = 0;
-            if (st != SN_IMG_OK) img.rgb = NULL;
-        }
+        uint8_t *data = sn_read_file(files[f], SN_CLI_MAX_FILE, &len, err, sizeof(err));
+        sn_input_info img = {0};
+        char e2[200];
+        if (data &&
+            sn_input_from_bytes(&I->pre, &opts, data, len, input, &img, e2, sizeof e2) != SN_IMG_OK)
+            snprintf(err, sizeof(err), "%s: %s", files[f], e2);
+        else if (data)
+            err[0] = 0;
         free(data);
         if (!data || err[0]) {
             fprintf(stderr, "shufflenet: %s\n", err);
-            sn_image_free(&img);
             status = 1;
             continue;
         }
@@ -157,7 +117,7 @@ static int cmd_classify(int argc, char **argv) {
         sn_softmax(logits, I->num_classes);
         sn_topk(logits, I->num_classes, topk, idx);
         json_t *res = json_array();
-        if (!json) printf("%s (%dx%d)\n", files[f], img.orig_width, img.orig_height);
+        if (!json) printf("%s (%dx%d)\n", files[f], img.width, img.height);
         for (int k = 0; k < topk; k++) {
             int c = idx[k];
             if (json)
@@ -170,11 +130,9 @@ static int cmd_classify(int argc, char **argv) {
         }
         if (json)
             json_array_append_new(all, json_pack("{s:s, s:i, s:i, s:o}", "file", files[f], "width",
-                                                 img.orig_width, "height", img.orig_height, "top_k",
-                                                 res));
+                                                 img.width, "height", img.height, "top_k", res));
         else
             json_decref(res);
-        sn_image_free(&img);
     }
     if (json) {
         char *s = json_dumps(all, JSON_INDENT(2) | JSON_REAL_PRECISION(6));

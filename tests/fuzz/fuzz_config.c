@@ -2,7 +2,7 @@
  * (server/config.c, sn_config_parse). */
 #include <stdint.h>
 
-#include "config.h"
+#include "server/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static sn_config c; /* large: keep it off the stack */

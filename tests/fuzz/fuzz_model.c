@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "shufflenet.h"
+#include "engine/shufflenet.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[SN_ERRLEN];

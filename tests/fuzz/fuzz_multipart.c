@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "multipart.h"
+#include "server/multipart.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char alphabet[] = "----WebKitFormBoundary0123456789abcdefghijklmnopqrstuvwxyzAB";

@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "convert.h"
-#include "pickle.h"
-#include "safetensors.h"
-#include "shufflenet.h"
+#include "tools/convert.h"
+#include "tools/pickle.h"
+#include "engine/safetensors.h"
+#include "engine/shufflenet.h"
 
 /* ---- helpers ------------------------------------------------------------------------- */
 

@@ -13,9 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "model.h"
-#include "safetensors.h"
-#include "shufflenet.h"
+#include "engine/model.h"
+#include "engine/safetensors.h"
+#include "engine/shufflenet.h"
 
 /* ---- a random model, described and written by the test ------------------------------- */
 

@@ -11,11 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "convert.h"
-#include "kernels.h"
-#include "npy.h"
-#include "shufflenet.h"
-#include "synth.h"
+#include "tools/convert.h"
+#include "engine/kernels.h"
+#include "tools/npy.h"
+#include "engine/shufflenet.h"
+#include "engine/synth.h"
 
 static const char *simd_names[] = {"avx2", "avx512"};
 

@@ -1,10 +1,9 @@
-/* test_multipart.c - the multipart/form-data parser (server/multipart.c).
- * The unit binary links the engine, tools and shared sources but not the server's, so the
- * parser (a pure module with no dependencies) is compiled into this file directly. */
+/* test_multipart.c - the multipart/form-data parser (server/multipart.c, whose object the
+ * unit binary links). */
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "../../server/multipart.c"
+#include "server/multipart.h"
 
 static char err[256];
 

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "kernels.h"
-#include "shufflenet.h"
-#include "synth.h"
+#include "engine/kernels.h"
+#include "engine/shufflenet.h"
+#include "engine/synth.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SN_NO_WRAP 1

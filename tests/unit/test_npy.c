@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "npy.h"
+#include "tools/npy.h"
 
 /* A .npy image: preamble for the given major version, header text as given (no padding
  * added), then nfloat floats 0, 1, 2, ... */

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image.h"
-#include "npy.h"
-#include "preprocess.h"
+#include "common/image.h"
+#include "tools/npy.h"
+#include "common/preprocess.h"
 
 #define CROP  224
 #define PLANE (CROP * CROP)

@@ -10,11 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "convert.h"
-#include "image.h"
-#include "npy.h"
-#include "preprocess.h"
-#include "shufflenet.h"
+#include "tools/convert.h"
+#include "common/input.h"
+#include "tools/npy.h"
+#include "engine/util.h"
+#include "engine/shufflenet.h"
 
 static const char *shared_dir(void) {
     const char *s = getenv("SN_SHARED");
@@ -123,30 +123,22 @@ Test(reference, mmpretrain_layout) {
 static sn_image_status classify(sn_model *m, sn_engine *e, const char *file, int *idx) {
     char path[512], err[256];
     snprintf(path, sizeof(path), "%s/images/%s", shared_dir(), file);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    fseek(f, 0, SEEK_END);
-    size_t len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc(len);
-    cr_assert_eq(fread(buf, 1, len, f), len);
-    fclose(f);
+    size_t len;
+    uint8_t *buf = sn_read_file(path, 0, &len, err, sizeof err);
+    cr_assert_not_null(buf, "%s", err);
     const sn_model_info *I = sn_model_info_of(m);
-    sn_image img;
-    sn_image_status st =
-        sn_image_decode(buf, len, 40000000, 2 * I->pre.resize_short, &img, err, sizeof(err));
-    free(buf);
-    if (st != SN_IMG_OK) return st;
     float *x = malloc(3 * (size_t)I->input_size * I->input_size * sizeof(float));
     float *l = malloc((size_t)I->num_classes * sizeof(float));
-    cr_assert_eq(sn_preprocess_image(&I->pre, img.rgb, img.width, img.height, x, err, sizeof(err)),
-                 0, "%s: %s", file, err);
-    sn_engine_run(e, x, 1, l);
-    sn_topk(l, I->num_classes, 5, idx);
+    sn_input_opts o = {.max_pixels = 40000000};
+    sn_image_status st = sn_input_from_bytes(&I->pre, &o, buf, len, x, NULL, err, sizeof err);
+    free(buf);
+    if (st == SN_IMG_OK) {
+        sn_engine_run(e, x, 1, l);
+        sn_topk(l, I->num_classes, 5, idx);
+    }
     free(x);
     free(l);
-    sn_image_free(&img);
-    return SN_IMG_OK;
+    return st;
 }
 
 static int is_cat(int c) {

@@ -5,7 +5,7 @@
 
 #include <jansson.h>
 
-#include "shufflenet.h"
+#include "engine/shufflenet.h"
 
 json_t *sn_model_info_json(const sn_model_info *I);
 

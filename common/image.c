@@ -3,8 +3,8 @@
  * the header's width and height before any pixel buffer exists, both libraries have their
  * own memory capped, and every library error (and every libjpeg warning about corrupt or
  * truncated data) ends in a status code, never in exit() or a half-decoded image. */
-#include "image.h"
-#include "errf.h"
+#include "common/image.h"
+#include "engine/util.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -2,8 +2,8 @@
  * resize the short side (OpenCV INTER_LINEAR or Pillow BILINEAR, both reproduced in their
  * fixed-point arithmetic), centre crop with Python's round-half-to-even offsets, channel
  * order, (x - mean) / std. Only the crop window of the resized image is ever computed. */
-#include "preprocess.h"
-#include "errf.h"
+#include "common/preprocess.h"
+#include "engine/util.h"
 
 #include <limits.h>
 #include <math.h>

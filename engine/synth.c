@@ -3,9 +3,9 @@
  * reference (../shared/peers/shufflenet_ref.py): kaiming-normal convs, non-trivial BN
  * statistics (so BN folding is exercised), small gamma on each unit's last BN so the
  * residual stream stays O(1). Same seed, same file, on every machine. */
-#include "synth.h"
+#include "engine/synth.h"
 
-#include "safetensors.h"
+#include "engine/safetensors.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* modelinfo.c - a model's architecture, cost, weights origin and preprocessing as JSON. */
-#include "modelinfo.h"
+#include "common/modelinfo.h"
 
 json_t *sn_model_info_json(const sn_model_info *I) {
     json_t *ch =

@@ -1,5 +1,5 @@
 /* labels.c - loads the ImageNet class list (index, WordNet id, label) from a TSV file. */
-#include "labels.h"
+#include "common/labels.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -5,7 +5,7 @@
 #define SN_PREPROCESS_H
 
 #include <stdint.h>
-#include "shufflenet.h"
+#include "engine/shufflenet.h"
 
 /* Size the short side of a w x h image is resized to, per p (long side rounded or floored). */
 void sn_preprocess_resized_size(const sn_preprocess *p, int w, int h, int *rw, int *rh);
