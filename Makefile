@@ -110,8 +110,9 @@ $(BUILD)/shufflenet-server: $(SERVER_OBJ) $(LIBS_A)
 $(BUILD)/shufflenet-loadgen: $(call obj,$(LOADGEN_SRC)) $(LIBS_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JSON_LIBS) $(LDLIBS_BASE)
 
-# The unit tests link the tools' objects and the one server object they test (multipart).
-$(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(TOOLS_OBJ) $(BUILD)/obj/server/multipart.o $(LIBS_A) \
+# The unit tests link the tools' objects and the server objects they test.
+$(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(TOOLS_OBJ) $(BUILD)/obj/server/multipart.o \
+                   $(BUILD)/obj/server/limits.o $(LIBS_A) \
                    $(BUILD)/obj/bench/loadgen_hist.o $(BUILD)/obj/bench/loadgen_http.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(IMG_LIBS) $(JSON_LIBS) $(LDLIBS_BASE)
 

@@ -30,9 +30,10 @@ static const keydef keys[] = {
     {"default_model", K_STR, OFF(default_model), 0, SN_MODEL_NAMELEN, NULL,
      "model used when a request names none (default: the first)"},
     {"workers", K_INT, OFF(workers), 1, 256, NULL,
-     "inference worker threads (default: online CPUs)"},
+     "inference worker threads (default: the CPUs this process may use: affinity mask and "
+     "cgroup CPU quota)"},
     {"http_threads", K_INT, OFF(http_threads), 1, 64, NULL,
-     "HTTP threads in libmicrohttpd's pool (default: 2 x online CPUs, at least 4)"},
+     "HTTP threads in libmicrohttpd's pool (default: 2 x usable CPUs, at least 4)"},
     {"max_batch", K_INT, OFF(max_batch), 1, 256, NULL, "images per batch at most (default 8)"},
     {"max_batch_delay_us", K_INT, OFF(max_batch_delay_us), 0, 10000000, NULL,
      "wait this long after the first image for a batch to fill; 0 = take what is there "
@@ -67,8 +68,9 @@ static const keydef keys[] = {
 
 static void defaults(sn_config *c) {
     memset(c, 0, sizeof *c);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1) n = 1;
+    /* CPUs this container may use (affinity and cgroup quota), not the host's cores */
+    sn_limits_read("/proc/self/cgroup", "/sys/fs/cgroup", &c->limits);
+    long n = sn_limits_cpus(&c->limits);
     snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
     c->workers = (int)n;
     /* The HTTP threads receive bodies, split multipart and write replies; decoding runs in

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "server/limits.h"
+
 #define SN_MAX_MODELS    16
 #define SN_MODEL_NAMELEN 64
 
@@ -39,6 +41,7 @@ typedef struct {
     int nmodels;
     sn_model_conf models[SN_MAX_MODELS];
     char config_path[1024]; /* the file that was read, "" if none */
+    sn_limits limits;       /* CPUs and memory the container allows (defaults follow them) */
 } sn_config;
 
 /* Fill c from defaults, config file (--config, $SHUFFLENET_CONFIG, or

@@ -82,6 +82,9 @@ int main(int argc, char **argv) {
     }
     if (cfg.nmodels == 0)
         fprintf(stderr, "shufflenet-server: WARNING: no model configured; /readyz stays 503\n");
+    char lim[1024];
+    sn_limits_describe(&cfg.limits, lim, sizeof lim);
+    fprintf(stderr, "shufflenet-server: limits: %s\n", lim);
     sn_metrics_init(cfg.nmodels, names, sn_isa_name());
 
     sn_batcher *b = sn_batcher_start(models, cfg.nmodels, &cfg, err, sizeof err);
