@@ -23,12 +23,22 @@ int sn_pre_mode_parse(const char *s, sn_pre_mode *m) {
     return 0;
 }
 
+/* Decode cost of scale m/8 relative to full size, measured with libjpeg-turbo 2.1.5
+ * (Debian bookworm) on 640x480 and 4000x3000 JPEGs, AMD EPYC (docs/request-path.md): only
+ * 1/8, 2/8, 4/8 and 8/8 have SIMD IDCTs; 3/8, 5/8, 6/8 and 7/8 run C IDCTs (and upsample
+ * chroma through larger ones) and cost more than a full-size decode. */
+static const double scale_cost[9] = {0, 0.58, 0.67, 0.78, 0.72, 1.10, 1.30, 1.87, 1.00};
+
 int sn_input_scale(const sn_preprocess *pre, sn_pre_mode mode, int w, int h) {
-    if (mode == SN_PRE_EXACT || !pre || pre->resize_short <= 0) return 8;
+    if (mode == SN_PRE_EXACT || !pre || pre->crop <= 0) return 8;
+    /* fast: of the scales whose displayed short side still covers the crop (so the resize
+     * never stretches fewer decoded pixels than the crop has over it by more than
+     * resize_short / crop), the cheapest to decode. */
     long long s = w < h ? w : h;
+    int best = 8;
     for (int m = 1; m < 8; m++)
-        if ((s * m + 7) / 8 >= pre->resize_short) return m;
-    return 8;
+        if ((s * m + 7) / 8 >= pre->crop && scale_cost[m] < scale_cost[best]) best = m;
+    return best;
 }
 
 /* The plan as a stream sink. */

@@ -12,8 +12,9 @@
 
 /* How much of the reference pipeline to reproduce (docs/request-path.md, "The modes"). */
 typedef enum {
-    SN_PRE_FAST = 0, /* JPEG decoded at the smallest DCT scale M/8 whose displayed short
-                        side is still >= resize_short, then the model's resize + crop */
+    SN_PRE_FAST = 0, /* JPEG decoded at the cheapest DCT scale M/8 whose displayed short
+                        side still covers the crop (sn_input_scale), then the model's
+                        resize + crop */
     SN_PRE_EXACT = 1 /* full-resolution decode as OpenCV does: the reference pixels */
 } sn_pre_mode;
 

@@ -40,6 +40,7 @@ struct sn_rs_plan {
     int KV, *vn, *vk, *vw;
     int split;  /* OpenCV: interleaved values of a crop row under SIMD rounding */
     int32_t *h; /* [ny][3][cw] horizontal pass results */
+    int zeroed; /* h cleared (feeding by columns) */
     int src_ch[3];
     float mean[3], std[3];
     size_t bytes;
@@ -268,7 +269,7 @@ sn_rs_plan *sn_rs_plan_new(const sn_preprocess *p, int w, int h, char *err, size
     for (int j = 0; j < cw * KV; j++) pl->vk[j] = pl->rank[pl->vk[j] - pl->by0];
 
     size_t hbytes = (size_t)pl->ny * 3 * cw * sizeof(int32_t);
-    pl->h = calloc(1, hbytes);
+    pl->h = malloc(hbytes ? hbytes : 1);
     if (!pl->h) goto oom;
     pl->bytes = sizeof *pl + hbytes + (size_t)(bw + bh * 2) * sizeof(int) +
                 (size_t)cw * (K * 5 + KV * 2 + 2) * sizeof(int);
@@ -291,19 +292,26 @@ int sn_rs_col_needed(const sn_rs_plan *pl, int x) {
     return x >= pl->bx0 && x < pl->bx1 && pl->cst[x - pl->bx0 + 1] > pl->cst[x - pl->bx0];
 }
 
+/* OpenCV horizontal pass of one line: two taps per output column. */
+static void cv_hline(const uint8_t *restrict px, ptrdiff_t xstep, const int *restrict tx,
+                     const int *restrict tw, int cw, int32_t *restrict hr, int32_t *restrict hg,
+                     int32_t *restrict hb) {
+    for (int i = 0; i < cw; i++) {
+        const uint8_t *a = px + tx[2 * i] * xstep, *b = px + tx[2 * i + 1] * xstep;
+        int32_t w0 = tw[2 * i], w1 = tw[2 * i + 1];
+        hr[i] = a[0] * w0 + b[0] * w1;
+        hg[i] = a[1] * w0 + b[1] * w1;
+        hb[i] = a[2] * w0 + b[2] * w1;
+    }
+}
+
 void sn_rs_feed_row(sn_rs_plan *pl, int y, const uint8_t *px, ptrdiff_t xstep) {
     int cw = pl->cw, K = pl->K;
     int32_t *h = pl->h + (size_t)pl->rank[y - pl->by0] * 3 * cw;
     int32_t *hr = h, *hg = h + cw, *hb = h + 2 * cw;
     const int *tx = pl->hx, *tw = pl->hw;
     if (!pl->pillow) {
-        for (int i = 0; i < cw; i++) {
-            const uint8_t *a = px + tx[2 * i] * xstep, *b = px + tx[2 * i + 1] * xstep;
-            int w0 = tw[2 * i], w1 = tw[2 * i + 1];
-            hr[i] = a[0] * w0 + b[0] * w1;
-            hg[i] = a[1] * w0 + b[1] * w1;
-            hb[i] = a[2] * w0 + b[2] * w1;
-        }
+        cv_hline(px, xstep, tx, tw, cw, hr, hg, hb);
         return;
     }
     for (int i = 0; i < cw; i++) {
@@ -318,6 +326,10 @@ void sn_rs_feed_row(sn_rs_plan *pl, int y, const uint8_t *px, ptrdiff_t xstep) {
 }
 
 void sn_rs_feed_col(sn_rs_plan *pl, int x, const uint8_t *py, ptrdiff_t ystep) {
+    if (!pl->zeroed) { /* columns accumulate; rows overwrite and need no clearing */
+        memset(pl->h, 0, (size_t)pl->ny * 3 * pl->cw * sizeof(int32_t));
+        pl->zeroed = 1;
+    }
     int cw = pl->cw, e0 = pl->cst[x - pl->bx0], e1 = pl->cst[x - pl->bx0 + 1];
     for (int k = 0; k < pl->ny; k++) {
         const uint8_t *q = py + pl->ys[k] * ystep;
