@@ -14,6 +14,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,8 +357,13 @@ void sn_rs_vline_scalar(const int32_t *a, const int32_t *b, int n, int split, in
     }
 }
 
+static _Atomic int have = -1;
+
+void sn_rs_reset_isa(void) {
+    have = -1;
+}
+
 int sn_rs_have_avx2(void) {
-    static int have = -1;
     if (have < 0) {
         const char *no = getenv("SN_NO_AVX2");
         __builtin_cpu_init();

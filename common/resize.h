@@ -50,5 +50,7 @@ void sn_rs_vline_avx2(const int32_t *a, const int32_t *b, int n, int split, int 
                       float mean, float std, float *out);
 /* 1 when sn_rs_finish uses the AVX2 line kernel (CPU has AVX2 and SN_NO_AVX2 is unset). */
 int sn_rs_have_avx2(void);
+/* Tests: look at the CPU and SN_NO_AVX2 again on the next call. */
+void sn_rs_reset_isa(void);
 
 #endif
