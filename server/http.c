@@ -48,6 +48,15 @@ typedef struct {
     int oom;            /* the body could not be stored: 503 once it is over */
     int mem_over;       /* the body does not fit the memory budget: discarded, then 503 */
     long long reserved; /* bytes of the memory budget held for the body */
+    /* An answer decided from the headers while the client is sending a body it did not
+     * offer with "Expect: 100-continue" waits until that body has been read (and dropped):
+     * closing a connection with unread data in it makes the kernel reset it, and the client
+     * may never see the reply. */
+    int defer;
+    int deferred_status;
+    char *deferred_body;
+    size_t deferred_len;
+    const char *deferred_ctype, *deferred_allow;
 } conn_req;
 
 #define H(r) (((conn_req *)(r))->h)
@@ -56,6 +65,18 @@ typedef struct {
 
 static enum MHD_Result reply(sn_req *r, int status, char *body, size_t len, const char *ctype,
                              const char *allow) {
+    conn_req *cr = (conn_req *)r;
+    if (cr->defer && !r->answered) { /* queued once the body is in (see conn_req) */
+        cr->deferred_status = status;
+        cr->deferred_body = body;
+        cr->deferred_len = len;
+        cr->deferred_ctype = ctype;
+        cr->deferred_allow = allow;
+        r->status = status;
+        r->bytes = len;
+        r->answered = 1;
+        return MHD_YES;
+    }
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(body);
@@ -397,15 +418,19 @@ static enum MHD_Result begin(sn_http *h, struct MHD_Connection *c, const char *u
     if (te && strcasecmp(te, "chunked") != 0)
         return sn_reply_error(r, 501, "not_implemented",
                               "Transfer-Encoding other than chunked is not supported");
+    const char *cl = sn_req_header(r, "Content-Length"), *expect = sn_req_header(r, "Expect");
+    long long n = cl ? strtoll(cl, NULL, 10) : 0;
+    long long limit = h->o.cfg->body_limit;
+    if ((te || (n > 0 && n <= limit)) && !(expect && strcasecmp(expect, "100-continue") == 0)) {
+        cr->defer = 1; /* an early answer waits for the body (see conn_req) */
+        r->watch = sn_guard_watch(h->guard, sn_req_fd(r));
+    }
     if (handler == not_found) return not_found(r);
     if (!cr->infer && !is_get(r)) return sn_reply_error(r, 405, "method_not_allowed", "use GET");
     enum MHD_Result ret = handler(r);
     if (r->answered || !r->on_body) return ret;
 
     /* the handler wants the body: refuse it now if it says it is too large */
-    long long limit = h->o.cfg->body_limit;
-    const char *cl = sn_req_header(r, "Content-Length");
-    long long n = cl ? strtoll(cl, NULL, 10) : 0;
     if (n > limit)
         return sn_reply_errorf(r, 413, "payload_too_large", "request body over the %lld-byte limit",
                                limit);
@@ -415,24 +440,18 @@ static enum MHD_Result begin(sn_http *h, struct MHD_Connection *c, const char *u
                  "memory budget: %lld of %lld bytes in use, a %lld-byte body does not fit; "
                  "retry later",
                  sn_budget_used(), sn_budget_limit(), n);
-        /* A client waiting for 100 Continue gets the answer now and never sends the body.
-         * Any other is already sending it: the body is read and dropped (nothing stored)
-         * and the 503 follows, because closing a connection with unread data in it makes
-         * the kernel reset it and the client may never see the reply. */
-        const char *expect = sn_req_header(r, "Expect");
-        if (expect && strcasecmp(expect, "100-continue") == 0) return reply_memory(r, msg);
-        sn_metrics_reject(SN_REJ_MEMORY);
-        cr->mem_over = 1;
-        r->watch = sn_guard_watch(h->guard, sn_req_fd(r));
-        return MHD_YES;
+        /* A client waiting for 100 Continue gets the answer now and never sends the body;
+         * any other gets it once the body has been read and dropped (nothing is stored). */
+        return reply_memory(r, msg);
     }
+    cr->defer = 0; /* from here on, answers come after the body anyway */
     if (n > 0) {
         cr->reserved = n;
         r->body = malloc((size_t)n);
         if (!r->body) return sn_reply_error(r, 503, "overloaded", "out of memory");
         r->cap = (size_t)n;
     }
-    r->watch = sn_guard_watch(h->guard, sn_req_fd(r));
+    if (!r->watch) r->watch = sn_guard_watch(h->guard, sn_req_fd(r));
     return MHD_YES;
 }
 
@@ -485,11 +504,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     sn_http *h = cls;
     sn_req *r = *ctx;
     if (!r) return begin(h, c, url, method, ctx);
-    if (r->answered) { /* an early reply was queued: drop whatever body still comes */
+    conn_req *cr = *ctx;
+    if (r->answered) { /* an early reply: drop whatever body still comes */
+        if (*upload_size == 0 && cr->deferred_body) { /* the body is in: send it now */
+            sn_guard_unwatch(h->guard, r->watch);
+            r->watch = NULL;
+            cr->defer = 0;
+            r->answered = 0;
+            char *b = cr->deferred_body;
+            cr->deferred_body = NULL;
+            return reply(r, cr->deferred_status, b, cr->deferred_len, cr->deferred_ctype,
+                         cr->deferred_allow);
+        }
         *upload_size = 0;
         return MHD_YES;
     }
-    conn_req *cr = *ctx;
     if (*upload_size) {
         if (!cr->oom && append_body(cr, upload_data, *upload_size, h->o.cfg->body_limit)) {
             drop_body(cr);
@@ -503,7 +532,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (cr->oom) return sn_reply_error(r, 503, "overloaded", "out of memory");
     if (cr->mem_over) /* counted when it was refused */
         return reply_error(r, 503, "overloaded",
-                           "the request body does not fit the memory budget; retry later", 0);
+                           "the request body outgrew the memory budget; retry later", 0);
     if (r->suspended) { /* resumed: every job is done */
         r->suspended = 0;
         return r->on_done(r);
@@ -547,6 +576,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
     access_log(h, r, status, ms);
     if (r->ctx_free) r->ctx_free(r->ctx);
     drop_body(cr);
+    free(cr->deferred_body);
     pthread_mutex_destroy(&r->mu);
     free(cr);
     sn_metrics_inflight(-1);

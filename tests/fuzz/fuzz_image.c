@@ -49,8 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (held != 0) abort(); /* every reservation given back */
     /* the whole-image decoder */
     sn_image img;
-    if (sn_image_decode(data + 1, size - 1, 4000000, (mode & 1) ? 64 : 0, &img, err,
-                        sizeof(err)) == SN_IMG_OK) {
+    if (sn_image_decode(data + 1, size - 1, 4000000, (mode & 1) ? 64 : 0, &img, err, sizeof(err)) ==
+        SN_IMG_OK) {
         sn_preprocess_image(&p, img.rgb, img.width, img.height, x, err, sizeof(err));
         sn_image_free(&img);
     }

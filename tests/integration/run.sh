@@ -31,9 +31,9 @@ case "$BUILD" in
 esac
 # sanitizer runtimes must not see a leak from python or curl; the server's report counts
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
-# the service suite, the bad-input catalog, slow and vanishing clients
+# the service suite, the bad-input catalog, slow and vanishing clients, the memory budget
 rc=0
-for t in test_server.py test_badinput.py test_slow.py; do
+for t in test_server.py test_badinput.py test_slow.py test_memory.py; do
     python3 "$(dirname "$0")/$t" "$@" || rc=1
 done
 exit $rc

@@ -431,8 +431,8 @@ Test(preprocess, vline_avx2_equals_scalar) {
                 float mean = t & 1 ? 123.675f : 0.f, sd = t & 1 ? 58.395f : 1.f;
                 sn_rs_vline_scalar(a, b, n, split, w0, w1, mean, sd, o1);
                 sn_rs_vline_avx2(a, b, n, split, w0, w1, mean, sd, o2);
-                cr_assert_eq(memcmp(o1, o2, (size_t)n * sizeof(float)), 0,
-                             "n %d split %d case %d", n, split, t);
+                cr_assert_eq(memcmp(o1, o2, (size_t)n * sizeof(float)), 0, "n %d split %d case %d",
+                             n, split, t);
             }
 }
 

@@ -190,8 +190,7 @@ Test(reference, exact_mode_tensors_are_the_reference_inputs) {
     if (!have_shared()) cr_skip_test("../shared not found");
     static const char *pairs[][2] = {{"skimage_chelsea.png", "chelsea"},
                                      {"skimage_coffee.png", "coffee"}};
-    const sn_preprocess megvii = {0, SN_RESIZE_OPENCV_BILINEAR, 256, 1, 224, {0, 0, 0},
-                                  {1, 1, 1}};
+    const sn_preprocess megvii = {0, SN_RESIZE_OPENCV_BILINEAR, 256, 1, 224, {0, 0, 0}, {1, 1, 1}};
     float *x = malloc(3 * 224 * 224 * sizeof(float));
     for (int i = 0; i < 2; i++) {
         char path[512], err[256];
@@ -224,17 +223,28 @@ Test(reference, exact_mode_reference_top1) {
         const char *file;
         int top1;
     } want[] = {
-        {"skimage_chelsea.png", 285},         {"skimage_coffee.png", 967},
-        {"skimage_motorcycle_left.png", 665}, {"skimage_camera.png", 872},
-        {"skimage_rocket.jpg", 668},          {"opencv_squirrel_cls.jpg", 335},
-        {"opencv_orange.jpg", 951},           {"opencv_fruits.jpg", 951},
-        {"opencv_messi5.jpg", 768},           {"opencv_chicky_512.png", 255},
-        {"opencv_baboon.jpg", 88},            {"opencv_butterfly.jpg", 459},
-        {"matplotlib_grace_hopper.jpg", 457}, {"sklearn_china.jpg", 663},
-        {"caffe_cat.jpg", 277},               {"qengineering_cat.jpg", 281},
-        {"qengineering_vulture.jpg", 21},     {"edge_exif6_coffee.jpg", 967},
-        {"edge_cmyk_chelsea.jpg", 285},       {"edge_huge_6000x4000_coffee.jpg", 967},
-        {"edge_progressive_caffe_cat.jpg", 277}, {"edge_arithmetic_caffe_cat.jpg", 277},
+        {"skimage_chelsea.png", 285},
+        {"skimage_coffee.png", 967},
+        {"skimage_motorcycle_left.png", 665},
+        {"skimage_camera.png", 872},
+        {"skimage_rocket.jpg", 668},
+        {"opencv_squirrel_cls.jpg", 335},
+        {"opencv_orange.jpg", 951},
+        {"opencv_fruits.jpg", 951},
+        {"opencv_messi5.jpg", 768},
+        {"opencv_chicky_512.png", 255},
+        {"opencv_baboon.jpg", 88},
+        {"opencv_butterfly.jpg", 459},
+        {"matplotlib_grace_hopper.jpg", 457},
+        {"sklearn_china.jpg", 663},
+        {"caffe_cat.jpg", 277},
+        {"qengineering_cat.jpg", 281},
+        {"qengineering_vulture.jpg", 21},
+        {"edge_exif6_coffee.jpg", 967},
+        {"edge_cmyk_chelsea.jpg", 285},
+        {"edge_huge_6000x4000_coffee.jpg", 967},
+        {"edge_progressive_caffe_cat.jpg", 277},
+        {"edge_arithmetic_caffe_cat.jpg", 277},
         {"edge_rgba_chelsea.png", 285},
     };
     char tmp[512], err[256];
