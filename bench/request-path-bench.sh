@@ -11,7 +11,9 @@
 #   python     ../shared/peers/service/python (Debian packages; see its README)
 # Image sets: 640x480 and 4000x3000 JPEGs (quality 90) made from ../shared photos with netpbm +
 # cjpeg. Each round runs every target on one set for BENCH_SECONDS (5) at BENCH_CONNECTIONS
-# (16) connections; BENCH_ROUNDS (5) rounds; medians and per-round ratios to "old" printed.
+# (16) connections; BENCH_ROUNDS (5) rounds; medians and per-round ratios to "old" printed,
+# for throughput and for the server's CPU time per request (its process tree's user + system
+# time over the run / requests answered), which other load on a shared machine disturbs less.
 # Usage: bench/request-path-bench.sh [TARGET...]   (default: old fast exact; add node python)
 # Env: SN_BUILD, OLD_BUILD, SN_SHARED, BENCH_SETS ("640 4000"). Traffic: 127.0.0.1 only.
 set -euo pipefail
@@ -76,6 +78,29 @@ stop() {
     pid=
     sleep 0.5
 }
+# CPU seconds (user + system) used so far by process $1 and all its descendants.
+cpu_tree() {
+    python3 - "$1" <<'PY'
+import os, sys
+root, hz = int(sys.argv[1]), os.sysconf("SC_CLK_TCK")
+kids, cpu = {}, {}
+for p in os.listdir("/proc"):
+    if not p.isdigit():
+        continue
+    try:
+        f = open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    kids.setdefault(int(f[1]), []).append(int(p))
+    cpu[int(p)] = (int(f[11]) + int(f[12])) / hz
+todo, total = [root], 0.0
+while todo:
+    q = todo.pop()
+    total += cpu.get(q, 0.0)
+    todo += kids.get(q, [])
+print(total)
+PY
+}
 lg() { "$B/shufflenet-loadgen" --url "http://127.0.0.1:$port" --quiet --json "$@"; }
 field() { python3 -c 'import json,sys; r=json.load(sys.stdin); print(r[sys.argv[1]])' "$1"; }
 
@@ -87,7 +112,7 @@ fi
 
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs; $(date -u +%F)"
 echo "closed loop, $CONNS connections, ${SECS}s per run, $ROUNDS rounds, targets: ${targets[*]}"
-declare -A res
+declare -A res cpu
 for size in $SETS; do
     imgs=("$tmp/set$size"/*.jpg)
     for r in $(seq "$ROUNDS"); do
@@ -95,12 +120,16 @@ for size in $SETS; do
         for t in "${targets[@]}"; do
             start "$t" || continue
             lg --connections 4 --duration 1 --image "${imgs[@]}" >/dev/null # warm-up
+            c0=$(cpu_tree "$pid")
             out=$(lg --connections "$CONNS" --duration "$SECS" --image "${imgs[@]}")
+            c1=$(cpu_tree "$pid")
             thr=$(echo "$out" | field throughput_rps)
             st=$(echo "$out" | field status_counts)
+            ms=$(python3 -c "print('%.2f' % (1000 * ($c1 - $c0) / max(1.0, $thr * $SECS)))")
             stop
             res[$size,$t]="${res[$size,$t]:-} $thr"
-            line="$line $t $(printf %.1f "$thr")"
+            cpu[$size,$t]="${cpu[$size,$t]:-} $ms"
+            line="$line $t $(printf %.1f "$thr") (${ms} ms CPU/req)"
             case "$st" in *"'200'"*|*'"200"'*|*200*) ;; *) line="$line(statuses $st)" ;; esac
         done
         echo "$line"
@@ -111,6 +140,11 @@ for size in $SETS; do
 import statistics, sys
 a = [float(x) for x in sys.argv[1].split()]; b = [float(x) for x in sys.argv[2].split()]
 print('%.2f' % statistics.median([x / y for x, y in zip(a, b)]) if a and b else 'n/a')" "${res[$size,$t]:-}" "${res[$size,old]:-}")
-        echo "set ${size}: $t median $med req/s, median per-round ratio to old $ratio x"
+        cmed=$(python3 -c "import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print('%.2f' % statistics.median(v)) if v else print('n/a')" ${cpu[$size,$t]:-})
+        cratio=$(python3 -c "
+import statistics, sys
+a = [float(x) for x in sys.argv[1].split()]; b = [float(x) for x in sys.argv[2].split()]
+print('%.2f' % statistics.median([y / x for x, y in zip(a, b)]) if a and b else 'n/a')" "${cpu[$size,$t]:-}" "${cpu[$size,old]:-}")
+        echo "set ${size}: $t median $med req/s (per-round ratio to old $ratio x); server CPU $cmed ms/req (old/this $cratio x)"
     done
 done

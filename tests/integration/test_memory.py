@@ -11,33 +11,15 @@ are reported, not asserted (shadow memory and quarantine are not the server's). 
 whole test takes well under 2 minutes. Traffic goes to 127.0.0.1 only.
 """
 import os
-import socket
-import struct
 import sys
 import threading
 import time
-import zlib
 
+from flood import big_png, flood
 from test_server import G3, SLOW, Server, metric, run_one
 
 BUDGET_MIB = 256
 N = int(os.environ.get("SN_FLOOD", "200" if SLOW == 1 else "40"))
-
-
-def big_png(w=2200, h=2100):
-    """A w x h RGB PNG, zlib level 0: ~w*h*3 bytes (14 MB for the default)."""
-    rows = []
-    base = bytes((x * 7) % 256 for x in range(w * 3))
-    for y in range(h):
-        k = (y * 3) % len(base)
-        rows.append(b"\0" + base[k:] + base[:k])
-    raw = b"".join(rows)
-
-    def chunk(t, d):
-        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 0)) + chunk(b"IEND", b""))
 
 
 def rss_kib(pid, field="VmRSS"):
@@ -46,28 +28,6 @@ def rss_kib(pid, field="VmRSS"):
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
-
-
-def upload(port, body, start, out, i):
-    """One raw HTTP/1.1 POST, no Expect header (the body is sent whatever the answer), then
-    the reply's status. Records the status, or the exception's name."""
-    try:
-        start.wait()
-        s = socket.create_connection(("127.0.0.1", port), timeout=90 * SLOW)
-        head = ("POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-                "Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)).encode()
-        s.sendall(head)
-        s.sendall(memoryview(body))
-        data = b""
-        while b"\r\n\r\n" not in data:
-            part = s.recv(65536)
-            if not part:
-                break
-            data += part
-        s.close()
-        out[i] = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else "no reply"
-    except Exception as e:  # noqa: BLE001 - the kind of failure is the result
-        out[i] = type(e).__name__
 
 
 def t_flood_of_large_uploads():
@@ -95,24 +55,13 @@ def t_flood_of_large_uploads():
 
         sampler = threading.Thread(target=sample)
         sampler.start()
-        start = threading.Barrier(N)
-        out = [None] * N
-        ts = [threading.Thread(target=upload, args=(S.port, body, start, out, i)) for i in range(N)]
-        t0 = time.time()
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(120)
-        burst_s = time.time() - t0
+        counts, burst_s = flood("127.0.0.1", S.port, N, body, timeout=90 * SLOW)
         done.set()
         sampler.join()
         hwm = rss_kib(pid, "VmHWM")
         time.sleep(10)
         after = rss_kib(pid)
         m = S.settled_metrics()
-        counts = {}
-        for o in out:
-            counts[o] = counts.get(o, 0) + 1
         mem_rej = metric(m, "shufflenet_rejected_total", reason="memory") or 0
         used = metric(m, "shufflenet_memory_budget_used_bytes")
         print("  %d uploads of %.1f MB, budget %d MiB: statuses %s in %.1f s; "
