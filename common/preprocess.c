@@ -7,6 +7,8 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common/resize.h"
 
@@ -38,8 +40,24 @@ int sn_preprocess_image(const sn_preprocess *p, const uint8_t *rgb, int w, int h
     if (!pl) return -1;
     int x0, x1, y0, y1;
     sn_rs_plan_box(pl, &x0, &x1, &y0, &y1);
-    for (int y = y0; y < y1; y++)
-        if (sn_rs_row_needed(pl, y)) sn_rs_feed_row(pl, y, rgb + ((size_t)y * w + x0) * 3, 3);
+    /* The last row of rgb goes through a padded copy: the plan may read one byte past the
+     * last pixel of a row (resize.h). */
+    uint8_t *last = NULL;
+    for (int y = y0; y < y1; y++) {
+        if (!sn_rs_row_needed(pl, y)) continue;
+        const uint8_t *row = rgb + (size_t)y * w * 3;
+        if (y == h - 1) {
+            if (!(last = malloc((size_t)w * 3 + 4))) {
+                sn_rs_plan_free(pl);
+                if (err && errlen) snprintf(err, errlen, "preprocess: out of memory");
+                return -1;
+            }
+            memcpy(last, row, (size_t)w * 3);
+            row = last;
+        }
+        sn_rs_feed_row(pl, y, row + (size_t)x0 * 3, 3);
+    }
+    free(last);
     sn_rs_finish(pl, out);
     sn_rs_plan_free(pl);
     return 0;

@@ -39,9 +39,10 @@ struct sn_rs_plan {
     int ny, *rank, *ys;
     /* vertical taps per output row j: vn[j] taps (rank, weight) */
     int KV, *vn, *vk, *vw;
-    int split;  /* OpenCV: interleaved values of a crop row under SIMD rounding */
-    int32_t *h; /* [ny][3][cw] horizontal pass results */
-    int zeroed; /* h cleared (feeding by columns) */
+    int split; /* OpenCV: interleaved values of a crop row under SIMD rounding */
+    int32_t *cx0, *cx1, *cw0, *cw1; /* OpenCV: the taps as planes, for the line kernels */
+    int32_t *h;                     /* [ny][3][cw] horizontal pass results */
+    int zeroed;                     /* h cleared (feeding by columns) */
     int src_ch[3];
     float mean[3], std[3];
     size_t bytes;
@@ -126,6 +127,7 @@ void sn_rs_plan_free(sn_rs_plan *pl) {
     free(pl->rank), free(pl->ys);
     free(pl->vn), free(pl->vk), free(pl->vw);
     free(pl->h);
+    free(pl->cx0);
     free(pl);
 }
 
@@ -269,6 +271,15 @@ sn_rs_plan *sn_rs_plan_new(const sn_preprocess *p, int w, int h, char *err, size
         if (pl->rank[y] >= 0) pl->ys[pl->ny] = y, pl->rank[y] = pl->ny++;
     for (int j = 0; j < cw * KV; j++) pl->vk[j] = pl->rank[pl->vk[j] - pl->by0];
 
+    if (!pl->pillow) {
+        pl->cx0 = malloc((size_t)cw * 4 * sizeof(int32_t));
+        if (!pl->cx0) goto oom;
+        pl->cx1 = pl->cx0 + cw, pl->cw0 = pl->cx0 + 2 * cw, pl->cw1 = pl->cx0 + 3 * cw;
+        for (int i = 0; i < cw; i++) {
+            pl->cx0[i] = pl->hx[2 * i], pl->cx1[i] = pl->hx[2 * i + 1];
+            pl->cw0[i] = pl->hw[2 * i], pl->cw1[i] = pl->hw[2 * i + 1];
+        }
+    }
     size_t hbytes = (size_t)pl->ny * 3 * cw * sizeof(int32_t);
     pl->h = malloc(hbytes ? hbytes : 1);
     if (!pl->h) goto oom;
@@ -293,16 +304,15 @@ int sn_rs_col_needed(const sn_rs_plan *pl, int x) {
     return x >= pl->bx0 && x < pl->bx1 && pl->cst[x - pl->bx0 + 1] > pl->cst[x - pl->bx0];
 }
 
-/* OpenCV horizontal pass of one line: two taps per output column. */
-static void cv_hline(const uint8_t *restrict px, ptrdiff_t xstep, const int *restrict tx,
-                     const int *restrict tw, int cw, int32_t *restrict hr, int32_t *restrict hg,
-                     int32_t *restrict hb) {
-    for (int i = 0; i < cw; i++) {
-        const uint8_t *a = px + tx[2 * i] * xstep, *b = px + tx[2 * i + 1] * xstep;
-        int32_t w0 = tw[2 * i], w1 = tw[2 * i + 1];
-        hr[i] = a[0] * w0 + b[0] * w1;
-        hg[i] = a[1] * w0 + b[1] * w1;
-        hb[i] = a[2] * w0 + b[2] * w1;
+void sn_rs_hline_scalar(const uint8_t *restrict px, ptrdiff_t xstep, const int32_t *restrict x0,
+                        const int32_t *restrict x1, const int32_t *restrict w0,
+                        const int32_t *restrict w1, int n, int32_t *restrict hr,
+                        int32_t *restrict hg, int32_t *restrict hb) {
+    for (int i = 0; i < n; i++) {
+        const uint8_t *a = px + x0[i] * xstep, *b = px + x1[i] * xstep;
+        hr[i] = a[0] * w0[i] + b[0] * w1[i];
+        hg[i] = a[1] * w0[i] + b[1] * w1[i];
+        hb[i] = a[2] * w0[i] + b[2] * w1[i];
     }
 }
 
@@ -312,7 +322,8 @@ void sn_rs_feed_row(sn_rs_plan *pl, int y, const uint8_t *px, ptrdiff_t xstep) {
     int32_t *hr = h, *hg = h + cw, *hb = h + 2 * cw;
     const int *tx = pl->hx, *tw = pl->hw;
     if (!pl->pillow) {
-        cv_hline(px, xstep, tx, tw, cw, hr, hg, hb);
+        (sn_rs_have_avx2() ? sn_rs_hline_avx2 : sn_rs_hline_scalar)(
+            px, xstep, pl->cx0, pl->cx1, pl->cw0, pl->cw1, cw, hr, hg, hb);
         return;
     }
     for (int i = 0; i < cw; i++) {

@@ -32,7 +32,9 @@ int sn_rs_row_needed(const sn_rs_plan *pl, int y);
 int sn_rs_col_needed(const sn_rs_plan *pl, int x);
 
 /* Feed displayed row y (sn_rs_row_needed): the pixel (x, y), R,G,B, is at
- * px + (x - box x0) * xstep for x in the box. Each needed row exactly once. */
+ * px + (x - box x0) * xstep for x in the box. Each needed row exactly once. One byte past
+ * the highest-addressed pixel of the box must be readable (the AVX2 pass loads 4 bytes per
+ * pixel): decoders pad their line buffers. */
 void sn_rs_feed_row(sn_rs_plan *pl, int y, const uint8_t *px, ptrdiff_t xstep);
 /* Feed displayed column x (sn_rs_col_needed): pixel (x, y) is at py + (y - box y0) * ystep.
  * Each needed column exactly once; a plan is fed by rows or by columns, not both. */
@@ -48,7 +50,15 @@ void sn_rs_vline_scalar(const int32_t *a, const int32_t *b, int n, int split, in
                         float mean, float std, float *out);
 void sn_rs_vline_avx2(const int32_t *a, const int32_t *b, int n, int split, int w0, int w1,
                       float mean, float std, float *out);
-/* 1 when sn_rs_finish uses the AVX2 line kernel (CPU has AVX2 and SN_NO_AVX2 is unset). */
+/* The OpenCV horizontal pass of one line, 2 taps per output column (x0/x1 source indexes in
+ * pixels from px, steps of xstep bytes; w0/w1 weights) into the planes hr/hg/hb. */
+void sn_rs_hline_scalar(const uint8_t *px, ptrdiff_t xstep, const int32_t *x0, const int32_t *x1,
+                        const int32_t *w0, const int32_t *w1, int n, int32_t *hr, int32_t *hg,
+                        int32_t *hb);
+void sn_rs_hline_avx2(const uint8_t *px, ptrdiff_t xstep, const int32_t *x0, const int32_t *x1,
+                      const int32_t *w0, const int32_t *w1, int n, int32_t *hr, int32_t *hg,
+                      int32_t *hb);
+/* 1 when the plan uses the AVX2 kernels (CPU has AVX2 and SN_NO_AVX2 is unset). */
 int sn_rs_have_avx2(void);
 /* Tests: look at the CPU and SN_NO_AVX2 again on the next call. */
 void sn_rs_reset_isa(void);

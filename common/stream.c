@@ -254,8 +254,9 @@ static sn_image_status run_jpeg(sn_stream *s, int m, const sn_sink *k, char *err
     } else {
         sy0 = 0;
     }
-    line = malloc((size_t)cw * (s->cmyk ? 4 : 3));
-    if (s->cmyk) rgb = malloc((size_t)cw * 3);
+    /* + 4: the resampler's AVX2 pass reads one byte past a pixel (resize.h) */
+    line = malloc((size_t)cw * (s->cmyk ? 4 : 3) + 4);
+    if (s->cmyk) rgb = malloc((size_t)cw * 3 + 4);
     if (!line || (s->cmyk && !rgb)) sn_jpeg_fail(ci, SN_IMG_NOMEM);
     if (sy0 > 0 && jpeg_skip_scanlines(ci, (JDIMENSION)sy0) != (JDIMENSION)sy0) {
         snprintf(s->jerr.msg, sizeof s->jerr.msg, "cannot skip to row %d", sy0);
@@ -306,8 +307,8 @@ static sn_image_status run_png(sn_stream *s, const sn_sink *k, char *err, size_t
         return SN_IMG_INVALID;
     }
     size_t stride = (size_t)s->sw * 3;
-    if (s->interlaced) { /* every pass touches every row: read it whole */
-        pix = malloc(stride * s->sh);
+    if (s->interlaced) {                  /* every pass touches every row: read it whole */
+        pix = malloc(stride * s->sh + 4); /* + 4: see run_jpeg */
         rows = malloc((size_t)s->sh * sizeof *rows);
         if (!pix || !rows) png_error(s->png, "out of memory");
         for (int y = 0; y < s->sh; y++) rows[y] = pix + y * stride;
@@ -316,7 +317,7 @@ static sn_image_status run_png(sn_stream *s, const sn_sink *k, char *err, size_t
         for (int y = k->y0; y < k->y1; y++)
             if (k->row_needed(k->ctx, y)) k->feed_row(k->ctx, y, rows[y] + (size_t)k->x0 * 3, 3);
     } else {
-        pix = malloc(stride);
+        pix = malloc(stride + 4);
         if (!pix) png_error(s->png, "out of memory");
         int last = s->no_skip ? s->sh : k->y1;
         for (int y = 0; y < last; y++) {
