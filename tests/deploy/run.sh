@@ -31,5 +31,11 @@ if command -v haproxy >/dev/null; then
 else
     echo "SKIP: haproxy -c: haproxy not installed (make deps)"
 fi
+if command -v promtool >/dev/null; then
+    for f in docker/prometheus.yml docker/prometheus.scale.yml; do
+        if out=$(promtool check config "$ROOT/$f" 2>&1); then echo "PASS $f: promtool check config"
+        else echo "FAIL $f: $out"; rc=1; fi
+    done
+fi
 node "$cache/validate.mjs" "$ROOT" "$BUILD/shufflenet-server" || rc=1
 exit $rc

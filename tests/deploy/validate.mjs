@@ -368,6 +368,20 @@ for (const [set, docs] of Object.entries(rendered)) {
   graceChecks(set, docs);
 }
 
+// docker/compose.scale.yaml: the files it mounts exist, the stop grace covers delay + drain
+{
+  const f = path.join(ROOT, "docker/compose.scale.yaml");
+  const c = YAML.parse(fs.readFileSync(f, "utf8"));
+  const mounts = Object.values(c.services).flatMap((s) => s.volumes || []).map((v) => v.split(":")[0]).filter((v) => v.startsWith("."));
+  const missing = mounts.filter((m) => !fs.existsSync(path.resolve(path.dirname(f), m)) && !m.includes("models"));
+  check("docker/compose.scale.yaml: mounted files exist", missing.length === 0, missing.join(", ") || mounts.join(", "));
+  const sv = c.services.shufflenet, e = sv.environment;
+  const grace = Number(/^(\d+)s$/.exec(sv.stop_grace_period)?.[1]);
+  const need = (Number(e.SHUFFLENET_SHUTDOWN_DELAY_MS) + Number(e.SHUFFLENET_DRAIN_TIMEOUT_MS)) / 1000;
+  check("docker/compose.scale.yaml: stop_grace_period > shutdown delay + drain timeout", grace > need, `${grace} s vs ${need} s`);
+  check("docker/compose.scale.yaml: HAProxy finds the replicas by the service name", c.services.haproxy.environment.SN_BACKEND.startsWith("shufflenet:"), "");
+}
+
 // The validator itself catches mistakes: broken copies of the manifests must fail.
 const find = (set, kind) => rendered[set]?.find((d) => d.kind === kind);
 const mutate = (doc, f) => { const d = structuredClone(doc); f(d); return d; };
