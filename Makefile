@@ -160,7 +160,7 @@ test: check-deps
 	@$(MAKE) --no-print-directory test-loadgen
 
 test-unit: $(BUILD)/test-unit $(BUILD)/shufflenet
-	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) $(BUILD)/test-unit --jobs 2
+	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) tests/unit/run.sh $(BUILD)/test-unit --jobs 2
 
 test-integration: all
 	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) tests/integration/run.sh

@@ -16,18 +16,14 @@
 #include "tools/pickle.h"
 #include "engine/safetensors.h"
 #include "engine/shufflenet.h"
+#include "tests/unit/shared.h"
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
+/* ../shared/models, or the test is skipped. */
 static const char *models_dir(void) {
-    static char dir[512];
-    const char *s = getenv("SN_SHARED");
-    snprintf(dir, sizeof dir, "%s/models", s && *s ? s : "../shared");
-    struct stat st;
-    if (stat(dir, &st) != 0) {
-        printf("SKIP: ../shared not found\n");
-        return NULL;
-    }
+    static char dir[1100];
+    snprintf(dir, sizeof dir, "%s/models", sn_test_shared("models/SHA256SUMS"));
     return dir;
 }
 
@@ -219,7 +215,6 @@ static void check_megvii(const char *models, const char *ckpt, const char *ref, 
 
 Test(convert, megvii_fixtures) {
     const char *models = models_dir();
-    if (!models) return;
     make_tmpdir();
     check_megvii(models, "megvii-shufflenet-v1-g3-0.5x.pth.tar", "megvii-g3-0.5x", 3, "12",
                  "120,240,480");
@@ -231,7 +226,6 @@ Test(convert, megvii_fixtures) {
 /* The legacy and zip copies of the g=3 weights convert to the same tensors. */
 Test(convert, legacy_and_zip_identical) {
     const char *models = models_dir();
-    if (!models) return;
     make_tmpdir();
     char *a = path_in(models, "megvii-shufflenet-v1-g3-0.5x.pth.tar");
     char *b = path_in(models, "megvii-shufflenet-v1-g3-0.5x.zip.pth");
@@ -267,7 +261,6 @@ Test(convert, legacy_and_zip_identical) {
 
 Test(convert, mmpretrain_fixture) {
     const char *models = models_dir();
-    if (!models) return;
     make_tmpdir();
     char *in = path_in(models, "mmpretrain-layout-g3-0.5x-synthetic.pth");
     char *megvii = path_in(models, "megvii-shufflenet-v1-g3-0.5x.pth.tar");
@@ -351,7 +344,6 @@ Test(convert, mmpretrain_fixture) {
 /* The converted files load in the engine with the architecture the converter reported. */
 Test(convert, loads_in_engine) {
     const char *models = models_dir();
-    if (!models) return;
     make_tmpdir();
     const char *names[] = {"megvii-shufflenet-v1-g8-0.5x.pth.tar",
                            "mmpretrain-layout-g3-0.5x-synthetic.pth"};
@@ -381,7 +373,6 @@ Test(convert, loads_in_engine) {
 
 Test(convert, options_override_the_preset) {
     const char *models = models_dir();
-    if (!models) return;
     make_tmpdir();
     char *in = path_in(models, "megvii-shufflenet-v1-g3-0.5x.zip.pth");
     sn_convert_opts o = {.preset = "mmpretrain",
@@ -1081,7 +1072,6 @@ Test(convert, deep_nesting_does_not_recurse) {
 
 Test(convert, corrupt_fixture_files) {
     const char *models = models_dir();
-    if (!models) return;
     make_tmpdir();
     const char *names[] = {"megvii-shufflenet-v1-g3-0.5x.pth.tar",
                            "megvii-shufflenet-v1-g3-0.5x.zip.pth"};

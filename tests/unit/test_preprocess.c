@@ -10,6 +10,7 @@
 #include "common/image.h"
 #include "tools/npy.h"
 #include "common/preprocess.h"
+#include "tests/unit/shared.h"
 
 #define CROP  224
 #define PLANE (CROP * CROP)
@@ -150,18 +151,9 @@ Test(preprocess, channel_order_mean_std) {
 
 /* ---- against reference files ----------------------------------------------------------- */
 
+/* ../shared, or the test is skipped. */
 static const char *shared_dir(void) {
-    const char *s = getenv("SN_SHARED");
-    s = s && *s ? s : "../shared";
-    char probe[1100];
-    snprintf(probe, sizeof probe, "%s/images/skimage_chelsea.png", s);
-    FILE *f = fopen(probe, "rb");
-    if (!f) {
-        printf("SKIP: ../shared not found\n");
-        return NULL;
-    }
-    fclose(f);
-    return s;
+    return sn_test_shared("images/skimage_chelsea.png");
 }
 
 static uint8_t *slurp(const char *path, size_t *len) {
@@ -180,7 +172,6 @@ static uint8_t *slurp(const char *path, size_t *len) {
 
 Test(preprocess, megvii_matches_opencv_reference) {
     const char *sh = shared_dir();
-    if (!sh) return;
     const char *names[] = {"chelsea", "coffee"};
     for (int k = 0; k < 2; k++) {
         char path[1200];
@@ -215,7 +206,6 @@ Test(preprocess, megvii_matches_opencv_reference) {
  * frame comes back out of the crop, normalised exactly as PyTorch did it in float32. */
 Test(preprocess, mmpretrain_normalisation_matches_reference) {
     const char *sh = shared_dir();
-    if (!sh) return;
     char path[1200];
     float *img = NULL, *ref = NULL;
     int64_t shape[SN_NPY_MAX_DIMS];
@@ -243,7 +233,6 @@ Test(preprocess, mmpretrain_normalisation_matches_reference) {
 
 Test(preprocess, tiny_jpeg_both_presets) {
     const char *sh = shared_dir();
-    if (!sh) return;
     char path[1200];
     size_t n;
     snprintf(path, sizeof path, "%s/images/edge_tiny_8x6_caffe_cat.jpg", sh);
