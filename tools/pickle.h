@@ -67,7 +67,4 @@ void sn_pt_free(sn_pt_checkpoint *ck);
 const char *sn_pt_dtype_name(sn_pt_dtype t);
 size_t sn_pt_dtype_size(sn_pt_dtype t);
 
-/* CRC-32 (zip polynomial) of n bytes, continuing from crc (start with 0). */
-uint32_t sn_pt_crc32(uint32_t crc, const uint8_t *p, size_t n);
-
 #endif

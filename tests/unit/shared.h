@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "engine/util.h"
+
 /* The shared folder, whether or not it exists. */
 static inline const char *sn_test_shared_dir(void) {
     const char *s = getenv("SN_SHARED");
@@ -21,6 +23,14 @@ static inline const char *sn_test_shared(const char *rel) {
     snprintf(p, sizeof p, "%s/%s", sn_test_shared_dir(), rel);
     if (access(p, R_OK) != 0) cr_skip_test("SKIP: %s not found (../shared is absent)", p);
     return sn_test_shared_dir();
+}
+
+/* The whole file at path (asserting it can be read); free() it. */
+static inline uint8_t *sn_test_read(const char *path, size_t *len) {
+    char err[1200];
+    uint8_t *b = sn_read_file(path, 0, len, err, sizeof err);
+    cr_assert_not_null(b, "%s", err);
+    return b;
 }
 
 #endif

@@ -156,19 +156,6 @@ static const char *shared_dir(void) {
     return sn_test_shared("images/skimage_chelsea.png");
 }
 
-static uint8_t *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n + 1);
-    cr_assert_not_null(b);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
 
 Test(preprocess, megvii_matches_opencv_reference) {
     const char *sh = shared_dir();
@@ -177,14 +164,14 @@ Test(preprocess, megvii_matches_opencv_reference) {
         char path[1200];
         size_t n;
         snprintf(path, sizeof path, "%s/images/skimage_%s.png", sh, names[k]);
-        uint8_t *png = slurp(path, &n);
+        uint8_t *png = sn_test_read(path, &n);
         sn_image im;
         cr_assert_eq(sn_image_decode(png, n, 0, 0, &im, err, sizeof err), SN_IMG_OK, "%s", err);
         free(png);
         float *out = run(&megvii, im.rgb, im.width, im.height);
         snprintf(path, sizeof path, "%s/models/reference/megvii-g3-0.5x/%s_input_nchw_bgr0-255.f32",
                  sh, names[k]);
-        float *ref = (float *)slurp(path, &n);
+        float *ref = (float *)sn_test_read(path, &n);
         cr_assert_eq(n, sizeof(float) * 3 * PLANE);
         int ndiff = 0;
         float maxd = 0;
@@ -236,7 +223,7 @@ Test(preprocess, tiny_jpeg_both_presets) {
     char path[1200];
     size_t n;
     snprintf(path, sizeof path, "%s/images/edge_tiny_8x6_caffe_cat.jpg", sh);
-    uint8_t *jpg = slurp(path, &n);
+    uint8_t *jpg = sn_test_read(path, &n);
     sn_image im;
     cr_assert_eq(sn_image_decode(jpg, n, 0, 512, &im, err, sizeof err), SN_IMG_OK, "%s", err);
     free(jpg);
