@@ -214,12 +214,8 @@ static int collect(vm *m, value *root, sn_pt_checkpoint *ck, char *err, size_t e
     value *meta = sn_pv_dict_get(root, "meta");
     value *syn = sn_pv_dict_get(meta, "synthetic");
     ck->synthetic = syn && syn->t == V_BOOL && syn->i;
-    if (sd) {
-        if (sd->t != V_DICT) return sn_errf(err, errlen, "checkpoint 'state_dict' is not a dict");
-        ck->wrapped = 1;
-    } else {
-        sd = root;
-    }
+    if (sd && sd->t != V_DICT) return sn_errf(err, errlen, "checkpoint 'state_dict' is not a dict");
+    if (!sd) sd = root;
     size_t n = sd->n / 2;
     if (n == 0) return sn_errf(err, errlen, "checkpoint holds no tensors");
     if (n > 1000000) return sn_errf(err, errlen, "checkpoint holds too many entries");

@@ -52,7 +52,6 @@ typedef struct {
     uint8_t *buf; /* the whole file */
     size_t size;
     const char *container; /* "zip" or "legacy" */
-    int wrapped;           /* the state dict sat under a 'state_dict' key */
     int synthetic;         /* the checkpoint's meta['synthetic'] is True */
     int ntensors;
     sn_pt_tensor *tensors;
