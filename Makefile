@@ -155,6 +155,7 @@ models: $(BUILD)/shufflenet
 
 # ---- tests --------------------------------------------------------------------------
 test: check-deps
+	@tests/check-docs.sh
 	@$(MAKE) --no-print-directory test-unit
 	@if [ -x tests/integration/run.sh ]; then $(MAKE) --no-print-directory test-integration; fi
 	@$(MAKE) --no-print-directory test-loadgen
