@@ -210,7 +210,7 @@ clean:
 # ---- fuzzing (libFuzzer, clang) -------------------------------------------------------
 FUZZ_SECONDS ?= 60
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_SERVER_OBJ := $(call obj,$(wildcard server/multipart.c server/config.c))
+FUZZ_SERVER_OBJ := $(call obj,$(wildcard server/multipart.c server/config.c server/limits.c))
 $(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(TOOLS_OBJ) $(FUZZ_SERVER_OBJ) $(LIBS_A)
 	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(IMG_LIBS) $(JSON_LIBS) $(LDLIBS_BASE)
 
