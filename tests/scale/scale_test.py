@@ -106,8 +106,7 @@ class Replica:
         self.generation += 1
         log = open(os.path.join(TMP, "%s.%d.log" % (self.name, self.generation)), "w")
         self.p = spawn([SERVER, "--listen", "127.0.0.1:%d" % self.port, "--model",
-                        "m=" + self.model, "--workers", str(self.workers), "--http-threads",
-                        "2"] + self.extra, log)
+                        "m=" + self.model, "--workers", str(self.workers)] + self.extra, log)
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.p.poll() is not None:
@@ -480,10 +479,15 @@ def capacity():
     print("|---|---:|---|")
     for k, v in got.items():
         print("| %s | %.1f | %s |" % (k, med[k], " ".join("%.0f" % x for x in v)))
-    base = med["1x2 direct"]
+    base = got["1x2 direct"]
+    # ratios within each round (the three ran back to back), then their median: the
+    # machine's speed drifts between rounds far more than within one
+    r1 = [a / b for a, b in zip(got["1x2 HAProxy"], base)]
+    r2 = [a / b for a, b in zip(got["2x1 HAProxy"], base)]
     print()
-    print("ratios to 1 replica x 2 workers direct: 1x2 behind HAProxy %.3f, 2x1 behind "
-          "HAProxy %.3f" % (med["1x2 HAProxy"] / base, med["2x1 HAProxy"] / base))
+    print("per-round ratios to 1 replica x 2 workers direct, median (min-max): 1x2 behind "
+          "HAProxy %.3f (%.2f-%.2f), 2x1 behind HAProxy %.3f (%.2f-%.2f)"
+          % (statistics.median(r1), min(r1), max(r1), statistics.median(r2), min(r2), max(r2)))
     return 0
 
 
