@@ -222,6 +222,9 @@ def cli_topk(model, files, k=5):
 # ---- tests --------------------------------------------------------------------------------
 
 def t_every_shared_image_raw_and_multipart(S):
+    # Every image in ../shared/images through the server (raw and multipart) and through
+    # `shufflenet classify --json`: both call sn_input_from_bytes and the same engine, so
+    # the top-5 and the scores (as printed, 7 significant digits) are identical.
     names = shared_images()
     good = [n for n in names if n not in EDGE_STATUS]
     cli = cli_topk(G3, [os.path.join(IMAGES, n) for n in good])
@@ -246,7 +249,7 @@ def t_every_shared_image_raw_and_multipart(S):
             want = [t["index"] for t in cli[n]]
             assert got == want, "%s: HTTP %s != CLI %s" % (n, got, want)
             for a, b in zip(r["top_k"], cli[n]):
-                assert abs(a["score"] - b["score"]) <= 1e-5 + 1e-4 * b["score"], (n, a, b)
+                assert a["score"] == b["score"], "%s: HTTP score %r != CLI %r" % (n, a, b)
                 assert a["wnid"] == b["wnid"] and a["label"] == b["label"]
             for k in ("decode", "queue", "inference", "total"):
                 assert body["timing_ms"][k] >= 0
@@ -701,7 +704,7 @@ TESTS = [t_models_and_probes, t_every_shared_image_raw_and_multipart, t_expected
 
 def run_one(name, fn, detail=""):
     """Runs one test case and prints PASS/SKIP/FAIL; returns (passed, failed, skipped) as
-    0/1 counts. Shared by the three integration scripts."""
+    0/1 counts. Shared by the integration scripts."""
     t0 = time.time()
     try:
         fn()
@@ -714,6 +717,20 @@ def run_one(name, fn, detail=""):
         print("FAIL %s%s" % (name, detail), flush=True)
         traceback.print_exc()
         return 0, 1, 0
+
+
+def run_standalone(label, tests):
+    """main() of a script whose tests start their own servers: runs the tests named on the
+    command line (all by default), prints the closing line, returns the exit status."""
+    only = sys.argv[1:]
+    passed = failed = skipped = 0
+    for t in tests:
+        if only and t.__name__ not in only:
+            continue
+        r = run_one(t.__name__, lambda: t(None))
+        passed, failed, skipped = passed + r[0], failed + r[1], skipped + r[2]
+    print("%s: %d passed, %d failed, %d skipped" % (label, passed, failed, skipped))
+    return 1 if failed else 0
 
 
 def main():

@@ -15,6 +15,7 @@
 #include "common/input.h"
 #include "common/preprocess.h"
 #include "common/stream.h"
+#include "tests/unit/shared.h"
 
 static char err[256];
 
@@ -281,8 +282,7 @@ Test(stream, crop_with_every_orientation) {
 /* ---- the shared images ------------------------------------------------------------------- */
 
 static const char *shared(void) {
-    const char *s = getenv("SN_SHARED");
-    return s && *s ? s : "../shared";
+    return sn_test_shared_dir();
 }
 
 static uint8_t *slurp(const char *name, size_t *n) {
@@ -334,10 +334,8 @@ static const char *photos[] = {
 };
 
 Test(stream, shared_images_crop_is_identical) {
+    sn_test_shared("images/caffe_cat.jpg");
     size_t n;
-    uint8_t *probe = slurp("caffe_cat.jpg", &n);
-    if (!probe) cr_skip_test("../shared not found");
-    free(probe);
     for (size_t i = 0; i < sizeof photos / sizeof photos[0]; i++) {
         uint8_t *b = slurp(photos[i], &n);
         cr_assert_not_null(b, "%s missing", photos[i]);
