@@ -370,7 +370,6 @@ int sn_batcher_submit(sn_batcher *b, int mi, sn_job **jobs, int n) {
     return 0;
 }
 
-
 void sn_batcher_stop(sn_batcher *b) {
     pthread_mutex_lock(&b->mu);
     b->stopping = 1;

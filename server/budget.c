@@ -1,17 +1,32 @@
 /* budget.c - the memory budget (budget.h): one atomic counter of reserved bytes, a
- * compare-and-swap reservation, and malloc_trim after bursts. */
+ * compare-and-swap reservation, and a thread that hands free heap memory back to the system
+ * (malloc_trim) once a burst is over. */
 #include "server/budget.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
 
-#include "server/clock.h"
-
 static long long limit_bytes = 512LL << 20;
 static _Atomic long long used;
-static _Atomic long long high;     /* highest use since the last trim */
-static _Atomic uint64_t last_trim; /* monotonic ns */
+static _Atomic long long high; /* highest use since the last trim */
+
+/* Twice a second: after a burst (use went past 1/8 of the budget) and once it is back under
+ * 1/32, hand free heap pages back. Off the request path, so no request waits for it. */
+static void *trimmer(void *arg) {
+    (void)arg;
+    struct timespec nap = {0, 500000000L};
+    for (;;) {
+        nanosleep(&nap, NULL);
+        long long now = atomic_load(&used);
+        if (atomic_load(&high) > limit_bytes / 8 && now < limit_bytes / 32) {
+            atomic_store(&high, now);
+            malloc_trim(0);
+        }
+    }
+    return NULL;
+}
 
 void sn_budget_init(long long bytes) {
     if (bytes > 0) limit_bytes = bytes;
@@ -21,6 +36,14 @@ void sn_budget_init(long long bytes) {
      * (~680 MB resident after a burst of 200 uploads). */
     mallopt(M_MMAP_THRESHOLD, 2 << 20);
     mallopt(M_TRIM_THRESHOLD, 4 << 20);
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 64 << 10);
+    if (pthread_create(&t, &a, trimmer, NULL) != 0) { /* then no trimming: not fatal */
+    }
+    pthread_attr_destroy(&a);
 }
 
 static int reserve(long long n, long long cap) {
@@ -44,17 +67,7 @@ int sn_budget_reserve_decode(long long n) {
 }
 
 void sn_budget_release(long long n) {
-    if (n <= 0) return;
-    long long now = atomic_fetch_sub(&used, n) - n;
-    /* After a burst (use went past 1/8 of the budget) and once it is back under 1/32, hand
-     * free heap pages back, at most once a second. */
-    if (now < limit_bytes / 32 && atomic_load(&high) > limit_bytes / 8) {
-        uint64_t t = sn_now_ns(), prev = atomic_load(&last_trim);
-        if (t - prev > 1000000000ull && atomic_compare_exchange_strong(&last_trim, &prev, t)) {
-            atomic_store(&high, now);
-            malloc_trim(0);
-        }
-    }
+    if (n > 0) atomic_fetch_sub(&used, n);
 }
 
 long long sn_budget_used(void) {

@@ -6,13 +6,14 @@
 #ifndef SN_BUDGET_H
 #define SN_BUDGET_H
 
-/* Set the budget (bytes) and malloc's thresholds. Call once at start, before threads. */
+/* Set the budget (bytes) and malloc's thresholds, start the trimming thread. Call once at
+ * start. */
 void sn_budget_init(long long bytes);
 /* Reserve n bytes for a request body (<= 3/4 of the budget in all) or for decoding (the
  * whole budget). Returns 0, or -1 when it does not fit (nothing reserved). */
 int sn_budget_reserve_body(long long n);
 int sn_budget_reserve_decode(long long n);
-/* Give back n reserved bytes; trims malloc's free memory once usage falls after a burst. */
+/* Give back n reserved bytes. */
 void sn_budget_release(long long n);
 long long sn_budget_used(void);
 long long sn_budget_limit(void);

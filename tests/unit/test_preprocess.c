@@ -157,7 +157,6 @@ static const char *shared_dir(void) {
     return sn_test_shared("images/skimage_chelsea.png");
 }
 
-
 Test(preprocess, megvii_matches_opencv_reference) {
     const char *sh = shared_dir();
     const char *names[] = {"chelsea", "coffee"};
