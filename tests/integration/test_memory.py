@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""test_memory.py - the memory budget under a flood of large uploads (issue 15).
+"""test_memory.py - the memory budget under a flood of large uploads (issue 15), and the
+preprocessing mode switch.
 
 A server with `--memory-budget 256M` gets N (200) concurrent uploads of a 14 MB image (a real
 2200x2100 PNG stored without compression, made here) over loopback, all started together.
@@ -10,13 +11,15 @@ numbers are printed. Under sanitizers (SN_SLOW > 1) the flood is smaller and the
 are reported, not asserted (shadow memory and quarantine are not the server's). Bounded: the
 whole test takes well under 2 minutes. Traffic goes to 127.0.0.1 only.
 """
+import json
 import os
+import subprocess
 import sys
 import threading
 import time
 
 from flood import big_png, flood
-from test_server import G3, SLOW, Server, metric, run_one
+from test_server import G3, SERVER, SLOW, Server, metric, run_one
 
 BUDGET_MIB = 256
 N = int(os.environ.get("SN_FLOOD", "200" if SLOW == 1 else "40"))
@@ -89,10 +92,28 @@ def t_flood_of_large_uploads():
         S.stop()
 
 
+def t_exact_mode_and_bad_mode():
+    """--preprocess exact is served and shown; a bad mode stops start-up naming the key."""
+    S = Server("--model", "g3=" + G3, "--workers", "1", "--preprocess", "exact")
+    try:
+        st, _, b = S.get("/v1/models/g3")
+        assert st == 200 and json.loads(b)["preprocess_mode"] == "exact", b
+        st, _, _ = S.post_raw(big_png(320, 240), ctype="image/png")
+        assert st == 200, st
+    finally:
+        S.stop()
+    p = subprocess.run([SERVER, "--preprocess", "approximate", "--model", "g3=" + G3],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and '"preprocess"' in p.stderr, (p.returncode, p.stderr)
+
+
 def main():
-    r = run_one("t_flood_of_large_uploads", t_flood_of_large_uploads)
-    print("memory: %d passed, %d failed, %d skipped" % r)
-    return 1 if r[1] else 0
+    total = [0, 0, 0]
+    for t in (t_exact_mode_and_bad_mode, t_flood_of_large_uploads):
+        r = run_one(t.__name__, t)
+        total = [a + b for a, b in zip(total, r)]
+    print("memory: %d passed, %d failed, %d skipped" % tuple(total))
+    return 1 if total[1] else 0
 
 
 if __name__ == "__main__":
