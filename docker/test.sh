@@ -255,8 +255,11 @@ docker rm -f "$NAME-bake" >/dev/null
 # ---- memory: a 512 MiB container under a flood of 14 MB uploads ----------------------------
 # The budget defaults to half the cgroup limit; 200 concurrent uploads of a 14 MB image must
 # be answered 200 or 503 (tests/integration/flood.py), and the container must survive them.
+# (a long request deadline: on a busy machine a queued upload may wait more than the default
+# 10 s, and its 504 would not be what this checks)
 docker run -d --name "$NAME-mem" --memory 512m --memory-swap 512m -p 127.0.0.1::8080 \
-    -v "$scratch/models:/models:ro" "$IMAGE" >/dev/null || fail "docker run --memory 512m"
+    -e SHUFFLENET_REQUEST_TIMEOUT_MS=60000 -v "$scratch/models:/models:ro" "$IMAGE" >/dev/null ||
+    fail "docker run --memory 512m"
 maddr=$(host_port "$NAME-mem" 8080)
 wait_until 30 "the 512 MiB container never was ready" ready "$maddr"
 docker logs "$NAME-mem" 2>&1 | grep -q 'memory budget 268435456 bytes' ||
