@@ -1,5 +1,5 @@
-/* dispatch.c - picks the kernel table for this CPU once (cpuid), or the one forced by the
- * SHUFFLENET_ISA environment variable (scalar|avx2|avx512). */
+/* dispatch.c - picks the kernel table for this CPU once (cpuid on x86, HWCAP on ARM64), or the
+ * one forced by the SHUFFLENET_ISA environment variable (scalar|avx2|avx512|neon). */
 #include "engine/kernels.h"
 #include "engine/shufflenet.h"
 
@@ -35,19 +35,26 @@ static int has_avx512(void) {
     int f = (b >> 16) & 1, dq = (b >> 17) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
     return f && dq && bw && vl;
 }
-#else
-static int has_avx2(void) {
-    return 0;
-}
-static int has_avx512(void) {
-    return 0;
+#endif
+
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+
+static int has_neon(void) {
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0;
 }
 #endif
 
 const sn_kernels *sn_kernels_by_name(const char *name) {
     if (!strcmp(name, "scalar")) return &sn_kernels_scalar;
+#if defined(__x86_64__) || defined(__i386__)
     if (!strcmp(name, "avx2")) return has_avx2() ? &sn_kernels_avx2 : NULL;
     if (!strcmp(name, "avx512")) return has_avx512() ? &sn_kernels_avx512 : NULL;
+#endif
+#if defined(__aarch64__)
+    if (!strcmp(name, "neon")) return has_neon() ? &sn_kernels_neon : NULL;
+#endif
     return NULL;
 }
 
@@ -65,8 +72,8 @@ static void choose(void) {
                     "best available kernels\n",
                     env);
     }
-    static const char *pref[] = {"avx512", "avx2", "scalar"};
-    for (int i = 0; !chosen && i < 3; i++) chosen = sn_kernels_by_name(pref[i]);
+    static const char *pref[] = {"avx512", "avx2", "neon", "scalar"};
+    for (int i = 0; !chosen && i < 4; i++) chosen = sn_kernels_by_name(pref[i]);
 }
 
 const sn_kernels *sn_kernels_get(void) {

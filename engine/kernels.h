@@ -74,9 +74,11 @@ typedef struct {
 extern const sn_kernels sn_kernels_scalar;
 extern const sn_kernels sn_kernels_avx2;   /* only usable when the CPU has AVX2 + FMA */
 extern const sn_kernels sn_kernels_avx512; /* only usable when the CPU has AVX-512 F/BW/VL/DQ */
-/* The table for the ISA in use (cpuid, or SHUFFLENET_ISA). */
+extern const sn_kernels sn_kernels_neon;   /* ARM64 builds only (HWCAP_ASIMD) */
+/* The table for the ISA in use (cpuid / HWCAP, or SHUFFLENET_ISA). */
 const sn_kernels *sn_kernels_get(void);
-/* A named table ("scalar", "avx2", "avx512") if this CPU and build support it, else NULL. */
+/* A named table ("scalar", "avx2", "avx512", "neon") if this CPU and build support it, else
+ * NULL. */
 const sn_kernels *sn_kernels_by_name(const char *name);
 /* Makes sn_kernels_get() return k from now on (models loaded afterwards are packed for it).
  * For tests and benchmarks comparing ISAs in one process; not thread-safe. */

@@ -1,5 +1,6 @@
 /* kernels_simd.h - the SIMD kernels, written once over a small vector vocabulary and included
- * by kernels_avx2.c (8 lanes) and kernels_avx512.c (16 lanes), which define:
+ * by kernels_avx2.c (8 lanes), kernels_avx512.c (16 lanes) and kernels_neon.c (4 lanes), which
+ * define:
  *
  *   V, VL                      vector type and its number of float lanes
  *   MRMAX                      rows (output channels) of a 1x1-conv micro-tile
