@@ -14,7 +14,8 @@
 typedef float32x4_t V;
 #define VL      4
 #define MRMAX   12
-#define STEM_CB 24
+#define STEM_CB 12
+#define STEM_NV 2
 
 #define vset1(x)      vdupq_n_f32(x)
 #define vload(p)      vld1q_f32(p)

@@ -4,7 +4,8 @@
  *
  *   V, VL                      vector type and its number of float lanes
  *   MRMAX                      rows (output channels) of a 1x1-conv micro-tile
- *   STEM_CB                    most output channels the stem computes per pass (12 or 24)
+ *   STEM_CB, STEM_NV           the stem's register tile: up to STEM_CB output channels x
+ *                              STEM_NV vectors of columns per pass
  *   vset1(x) vload(p) vstore(p,v) vfma(a,b,c)=a*b+c vadd vmax vmul
  *   vload_n(p, lo, hi, fill)   lanes [lo,hi) from p[lane], the others = fill; lanes outside
  *                              [lo,hi) are never touched in memory
@@ -405,26 +406,40 @@ static void avgpool_s2(const float *in, size_t in_ld, float *out, size_t out_ld,
 /* ---- stem: 3x3 stride 2 conv, 3 -> C channels, + bias + ReLU, fused with the maxpool -----
  * Per conv row: the 27 taps (input channel, dy, dx) of every output column are gathered once
  * into tap rows T[t] (stride-2 deinterleave), then each block of cb <= STEM_CB channels runs
- * VL columns at a time with cb accumulators in registers: 27 loads feed 27*cb FMAs. The ReLU
+ * STEM_NV*VL columns at a time with cb*STEM_NV accumulators in registers: per tap, STEM_NV
+ * loads and cb weight broadcasts feed cb*STEM_NV FMAs. The ReLU
  * row goes to srow; the maxpool follows as in the scalar twin (horizontal max of the row,
  * vertical max over three rows kept in cur/prev). */
 
 static AI void stem_blk(const int cb, int Ho, const float *T, size_t tld, const float *wl,
                         const float *bl, float *srow, size_t sld) {
     V zero = vset1(0.0f);
-    for (int x0 = 0; x0 < Ho; x0 += VL) {
-        V acc[STEM_CB];
+    /* rows are padded to 16 floats (SN_STEM_PAD), so the last block of columns stays inside */
+    for (int x0 = 0; x0 < Ho; x0 += STEM_NV * VL) {
+        V acc[STEM_NV][STEM_CB];
 #pragma GCC unroll 24
-        for (int j = 0; j < cb; j++) acc[j] = vset1(bl[j]);
+        for (int j = 0; j < cb; j++)
+#pragma GCC unroll 2
+            for (int v = 0; v < STEM_NV; v++) acc[v][j] = vset1(bl[j]);
         for (int t = 0; t < 27; t++) {
-            V a = vload(T + t * tld + x0);
+            V a[STEM_NV];
+#pragma GCC unroll 2
+            for (int v = 0; v < STEM_NV; v++) a[v] = vload(T + t * tld + x0 + v * VL);
 #pragma GCC unroll 24
-            for (int j = 0; j < cb; j++) acc[j] = vfma(vset1(wl[t * cb + j]), a, acc[j]);
+            for (int j = 0; j < cb; j++) {
+                V w = vset1(wl[t * cb + j]);
+#pragma GCC unroll 2
+                for (int v = 0; v < STEM_NV; v++) acc[v][j] = vfma(w, a[v], acc[v][j]);
+            }
         }
 #pragma GCC unroll 24
-        for (int j = 0; j < cb; j++) vstore(srow + j * sld + x0, vmax(acc[j], zero));
+        for (int j = 0; j < cb; j++)
+#pragma GCC unroll 2
+            for (int v = 0; v < STEM_NV; v++)
+                vstore(srow + j * sld + x0 + v * VL, vmax(acc[v][j], zero));
     }
 }
+_Static_assert(16 % (STEM_NV * VL) == 0, "stem rows are padded to 16 floats");
 
 typedef void (*stem_blk_fn)(int Ho, const float *T, size_t tld, const float *wl, const float *bl,
                             float *srow, size_t sld);
@@ -439,12 +454,14 @@ STEM_BLK(3)
 STEM_BLK(4)
 STEM_BLK(5)
 STEM_BLK(6)
+#if STEM_CB > 6
 STEM_BLK(7)
 STEM_BLK(8)
 STEM_BLK(9)
 STEM_BLK(10)
 STEM_BLK(11)
 STEM_BLK(12)
+#endif
 #if STEM_CB > 12
 STEM_BLK(13)
 STEM_BLK(14)
@@ -458,16 +475,17 @@ STEM_BLK(21)
 STEM_BLK(22)
 STEM_BLK(23)
 STEM_BLK(24)
+#endif
 static const stem_blk_fn stem_blks[STEM_CB + 1] = {
     NULL,        stem_blk_1,  stem_blk_2,  stem_blk_3,  stem_blk_4,  stem_blk_5,  stem_blk_6,
-    stem_blk_7,  stem_blk_8,  stem_blk_9,  stem_blk_10, stem_blk_11, stem_blk_12, stem_blk_13,
-    stem_blk_14, stem_blk_15, stem_blk_16, stem_blk_17, stem_blk_18, stem_blk_19, stem_blk_20,
-    stem_blk_21, stem_blk_22, stem_blk_23, stem_blk_24};
-#else
-static const stem_blk_fn stem_blks[STEM_CB + 1] = {
-    NULL,       stem_blk_1, stem_blk_2, stem_blk_3,  stem_blk_4,  stem_blk_5, stem_blk_6,
-    stem_blk_7, stem_blk_8, stem_blk_9, stem_blk_10, stem_blk_11, stem_blk_12};
+#if STEM_CB > 6
+    stem_blk_7,  stem_blk_8,  stem_blk_9,  stem_blk_10, stem_blk_11, stem_blk_12,
 #endif
+#if STEM_CB > 12
+    stem_blk_13, stem_blk_14, stem_blk_15, stem_blk_16, stem_blk_17, stem_blk_18, stem_blk_19,
+    stem_blk_20, stem_blk_21, stem_blk_22, stem_blk_23, stem_blk_24,
+#endif
+};
 
 static void stem_pool(const float *in, int n, int S, const float *w, const float *bias, int C,
                       float *out, size_t out_ld, int Ho, int Po, float *scratch) {
