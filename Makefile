@@ -165,12 +165,13 @@ models: $(BUILD)/shufflenet
 
 # ---- tests --------------------------------------------------------------------------
 test: check-deps
+	@tests/check-docs.sh
 	@$(MAKE) --no-print-directory test-unit
 	@if [ -x tests/integration/run.sh ]; then $(MAKE) --no-print-directory test-integration; fi
 	@$(MAKE) --no-print-directory test-loadgen
 
 test-unit: $(BUILD)/test-unit $(BUILD)/shufflenet
-	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) $(BUILD)/test-unit --jobs 2
+	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) tests/unit/run.sh $(BUILD)/test-unit --jobs 2
 
 test-integration: all
 	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) tests/integration/run.sh
@@ -219,7 +220,7 @@ clean:
 # ---- fuzzing (libFuzzer, clang) -------------------------------------------------------
 FUZZ_SECONDS ?= 60
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_SERVER_OBJ := $(call obj,$(wildcard server/multipart.c server/config.c))
+FUZZ_SERVER_OBJ := $(call obj,$(wildcard server/multipart.c server/config.c server/limits.c))
 $(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(TOOLS_OBJ) $(FUZZ_SERVER_OBJ) $(LIBS_A)
 	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(IMG_LIBS) $(JSON_LIBS) $(LDLIBS_BASE)
 
