@@ -248,7 +248,8 @@ ARM64_CC    ?= aarch64-linux-gnu-gcc
 ARM64_BUILD := build/arm64
 ARM64_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -MMD -MP -I. -Itests/lite
 ARM64_SRC := $(filter-out engine/kernels_avx2.c engine/kernels_avx512.c,$(wildcard engine/*.c)) \
-             tools/convert.c tools/pickle.c tools/npy.c tests/lite/runner.c \
+             tools/convert.c tools/pickle.c tools/pickle_vm.c tools/zip.c tools/npy.c \
+             tests/lite/runner.c \
              tests/unit/test_kernels.c tests/unit/test_engine.c tests/unit/test_noalloc.c
 ARM64_OBJ := $(patsubst %.c,$(ARM64_BUILD)/obj/%.o,$(ARM64_SRC))
 ARM64_PKGS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libjansson-dev:arm64
@@ -267,13 +268,16 @@ $(ARM64_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(ARM64_CC) $(ARM64_CFLAGS) -c $< -o $@
 
-# jansson is linked statically, libc dynamically (the cross toolchain's, which qemu finds with -L).
+# jansson is linked statically, libc dynamically: the cross toolchain's, which qemu finds with -L
+# (LD_LIBRARY_PATH=/lib, under that prefix, keeps ld.so off a multiarch libc6:arm64 in
+# /lib/aarch64-linux-gnu, which may be another build of glibc than the loader).
 $(ARM64_BUILD)/test-engine: $(ARM64_OBJ)
 	$(ARM64_CC) -o $@ $^ /usr/lib/aarch64-linux-gnu/libjansson.a -lm -lpthread
 
 test-arm64: arm64-deps
 	@$(MAKE) --no-print-directory $(ARM64_BUILD)/test-engine $(BUILD)/shufflenet
-	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) qemu-aarch64 -L /usr/aarch64-linux-gnu $(ARM64_BUILD)/test-engine
+	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) qemu-aarch64 -L /usr/aarch64-linux-gnu \
+	  -E LD_LIBRARY_PATH=/lib $(ARM64_BUILD)/test-engine
 
 # ---- docker (docker/README-docker.md) ---------------------------------------------------
 # docker: build the image (with no daemon here, a private one; saved to build/*.tar).
