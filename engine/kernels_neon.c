@@ -1,7 +1,9 @@
-/* kernels_neon.c - the ARM64 NEON kernel table (4 float lanes, 32 registers: 12 x 8 1x1-conv
- * micro-tiles, 24 accumulators). NEON (ASIMD) is part of every ARMv8-A core, but dispatch.c
- * still asks the kernel (getauxval HWCAP_ASIMD) before using it. The kernels themselves are
- * in kernels_simd.h; docs/kernels.md gives the instruction counts they were designed for.
+/* kernels_neon.c - the ARM64 NEON kernel table (4 float lanes, 32 registers: 8 x 8 1x1-conv
+ * micro-tiles and 6 x 8 stem tiles, 16 and 12 accumulators: GCC 12 spills at 24, since it
+ * keeps each broadcast weight in a register of its own). NEON (ASIMD) is in every ARMv8-A
+ * core, but dispatch.c still asks the kernel (getauxval HWCAP_ASIMD) before using it. The
+ * kernels themselves are in kernels_simd.h; docs/kernels.md gives the instruction counts they
+ * were designed for.
  *
  * NEON has no masked loads or stores, so the partial-vector helpers below go through a small
  * array: they run only at the edges of a row or plane, and never touch memory outside the
@@ -13,8 +15,8 @@
 
 typedef float32x4_t V;
 #define VL      4
-#define MRMAX   12
-#define STEM_CB 12
+#define MRMAX   8
+#define STEM_CB 6
 #define STEM_NV 2
 
 #define vset1(x)      vdupq_n_f32(x)

@@ -194,34 +194,30 @@ PW_TILE(6)
 #if MRMAX > 6
 PW_TILE(7)
 PW_TILE(8)
+#endif
+#if MRMAX > 8
 PW_TILE(9)
 PW_TILE(10)
 PW_TILE(11)
 PW_TILE(12)
-static const pw_tile_fn pw_full[MRMAX + 1] = {
-    NULL,      pw_full_1, pw_full_2, pw_full_3,  pw_full_4,  pw_full_5, pw_full_6,
-    pw_full_7, pw_full_8, pw_full_9, pw_full_10, pw_full_11, pw_full_12};
-static const pw_tile_fn pw_tail[MRMAX + 1] = {
-    NULL,      pw_tail_1, pw_tail_2, pw_tail_3,  pw_tail_4,  pw_tail_5, pw_tail_6,
-    pw_tail_7, pw_tail_8, pw_tail_9, pw_tail_10, pw_tail_11, pw_tail_12};
-static const pw_tile_fn pw_half[MRMAX + 1] = {
-    NULL,      pw_half_1, pw_half_2, pw_half_3,  pw_half_4,  pw_half_5, pw_half_6,
-    pw_half_7, pw_half_8, pw_half_9, pw_half_10, pw_half_11, pw_half_12};
-#ifdef HVL
-static const pw_tile_fn pw_hw[MRMAX + 1] = {NULL,     pw_hw_1,  pw_hw_2, pw_hw_3, pw_hw_4,
-                                            pw_hw_5,  pw_hw_6,  pw_hw_7, pw_hw_8, pw_hw_9,
-                                            pw_hw_10, pw_hw_11, pw_hw_12};
-static const pw_tile_fn pw_hn[MRMAX + 1] = {NULL,     pw_hn_1,  pw_hn_2, pw_hn_3, pw_hn_4,
-                                            pw_hn_5,  pw_hn_6,  pw_hn_7, pw_hn_8, pw_hn_9,
-                                            pw_hn_10, pw_hn_11, pw_hn_12};
 #endif
+/* pw_x[mr]: the tile function for a row block of mr rows */
+#define PW_TABLE(x)                                                                                \
+    static const pw_tile_fn pw_##x[MRMAX + 1] = {NULL,       pw_##x##_1, pw_##x##_2, pw_##x##_3,   \
+                                                 pw_##x##_4, pw_##x##_5, pw_##x##_6, PW_MORE(x)}
+#if MRMAX > 8
+#define PW_MORE(x) pw_##x##_7, pw_##x##_8, pw_##x##_9, pw_##x##_10, pw_##x##_11, pw_##x##_12
+#elif MRMAX > 6
+#define PW_MORE(x) pw_##x##_7, pw_##x##_8
 #else
-static const pw_tile_fn pw_full[MRMAX + 1] = {NULL,      pw_full_1, pw_full_2, pw_full_3,
-                                              pw_full_4, pw_full_5, pw_full_6};
-static const pw_tile_fn pw_tail[MRMAX + 1] = {NULL,      pw_tail_1, pw_tail_2, pw_tail_3,
-                                              pw_tail_4, pw_tail_5, pw_tail_6};
-static const pw_tile_fn pw_half[MRMAX + 1] = {NULL,      pw_half_1, pw_half_2, pw_half_3,
-                                              pw_half_4, pw_half_5, pw_half_6};
+#define PW_MORE(x)
+#endif
+PW_TABLE(full);
+PW_TABLE(tail);
+PW_TABLE(half);
+#ifdef HVL
+PW_TABLE(hw);
+PW_TABLE(hn);
 #endif
 
 static void pw(const sn_pw_args *a) {
