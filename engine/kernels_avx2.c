@@ -6,10 +6,11 @@
 #include <immintrin.h>
 
 typedef __m256 V;
-#define VL      8
-#define MRMAX   6
-#define STEM_CB 6
-#define STEM_NV 2
+#define VL        8
+#define MRMAX     6
+#define STEM_CB   6
+#define STEM_NV   2
+#define PW_NARROW 4 /* see pw_narrow */
 
 #define vset1(x)      _mm256_set1_ps(x)
 #define vload(p)      _mm256_loadu_ps(p)

@@ -15,6 +15,7 @@
  *   vshift1(v, prev)           lanes prev[VL-1], v[0], ..., v[VL-2]
  *   vhsum(v)                   sum of the lanes
  *   SIMD_TABLE, SIMD_NAME      the table's symbol and name
+ *   optionally PW_NARROW       4: 1x1-conv tails of <= 4 columns vectorised over rows
  *   optionally HV, HVL         a half-width vector (hvset1 hvfma hvadd hvmax hvload_n(p, n)
  *                              hvstore_n(p, v, n)) for narrow 1x1-conv tails
  *
@@ -220,11 +221,96 @@ PW_TABLE(hw);
 PW_TABLE(hn);
 #endif
 
+#ifdef PW_NARROW
+/* The last nc <= PW_NARROW columns (a 7x7 plane leaves 1 after three 16-column panels, a 14x14
+ * one 4) on a CPU where each weight broadcast costs a load (AVX2): the vectors run over a row
+ * block's mr <= VL rows instead, so one load of the k-th weights serves every column and a
+ * column costs one broadcast and one FMA per k, where the column tile costs mr broadcasts for
+ * one mostly empty vector. rb row blocks (rows m[r] .. m[r]+mr[r]-1) run together so that
+ * rb * nc FMA chains hide the latency. Each output is bias, then one FMA per k in order, then
+ * residual and ReLU: the operations of pw_tile in the same order, so an image gets the same
+ * logits wherever its columns fall in a batch. */
+static AI void pw_narrow(const int nc, const int rb, const int *m, const int *mr,
+                         const sn_pw_args *a, size_t p) {
+    const int K = a->K;
+    const float *in = a->in + p;
+    V acc[4][PW_NARROW];
+#pragma GCC unroll 4
+    for (int r = 0; r < rb; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) acc[r][j] = vload_n(a->bias + m[r], 0, mr[r], 0.0f);
+    for (int k = 0; k < K; k++) {
+        const float *ip = in + (size_t)k * a->in_ld;
+        V x[PW_NARROW];
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) x[j] = vset1(ip[j]);
+#pragma GCC unroll 4
+        for (int r = 0; r < rb; r++) {
+            V wk = vload_n(a->w + (size_t)m[r] * K + (size_t)k * mr[r], 0, mr[r], 0.0f);
+#pragma GCC unroll 4
+            for (int j = 0; j < nc; j++) acc[r][j] = vfma(wk, x[j], acc[r][j]);
+        }
+    }
+    float t[VL];
+    for (int r = 0; r < rb; r++)
+        for (int j = 0; j < nc; j++) {
+            vstore(t, acc[r][j]);
+            for (int i = 0; i < mr[r]; i++) {
+                size_t row = (size_t)(m[r] + i);
+                float v = a->res ? t[i] + a->res[row * a->res_ld + p + j] : t[i];
+                a->out[row * a->out_ld + p + j] = a->relu && v < 0 ? 0.0f : v;
+            }
+        }
+}
+
+/* pw_narrow on columns [p, p+nc) of every row block, 4 / nc blocks at a time */
+static AI void pw_narrow_cols(const int nc, const sn_pw_args *a, size_t p, int nb, int base,
+                              int extra) {
+    const int group = nc >= 3 ? 1 : 4 / nc;
+    int m[4], mr[4];
+    for (int b = 0, m0 = 0; b < nb;) {
+        int rb = imin(group, nb - b);
+        for (int r = 0; r < rb; r++, b++) {
+            m[r] = m0;
+            mr[r] = base + (b < extra);
+            m0 += mr[r];
+        }
+        if (rb == 4)
+            pw_narrow(nc, 4, m, mr, a, p);
+        else if (rb >= 2)
+            for (int r = 0; r + 1 < rb; r += 2) pw_narrow(nc, 2, m + r, mr + r, a, p);
+        if (rb != 4 && rb & 1) pw_narrow(nc, 1, m + rb - 1, mr + rb - 1, a, p);
+    }
+}
+
+static void pw_narrow_1(const sn_pw_args *a, size_t p, int nb, int base, int extra) {
+    pw_narrow_cols(1, a, p, nb, base, extra);
+}
+static void pw_narrow_2(const sn_pw_args *a, size_t p, int nb, int base, int extra) {
+    pw_narrow_cols(2, a, p, nb, base, extra);
+}
+static void pw_narrow_3(const sn_pw_args *a, size_t p, int nb, int base, int extra) {
+    pw_narrow_cols(3, a, p, nb, base, extra);
+}
+static void pw_narrow_4(const sn_pw_args *a, size_t p, int nb, int base, int extra) {
+    pw_narrow_cols(4, a, p, nb, base, extra);
+}
+static void (*const pw_narrows[PW_NARROW + 1])(const sn_pw_args *, size_t, int, int, int) = {
+    NULL, pw_narrow_1, pw_narrow_2, pw_narrow_3, pw_narrow_4};
+_Static_assert(PW_NARROW == 4 && MRMAX <= VL, "pw_narrow: 1..4 columns, one vector of rows");
+#endif
+
 static void pw(const sn_pw_args *a) {
     int M = a->M, K = a->K, nb = (M + MRMAX - 1) / MRMAX, base = M / nb, extra = M % nb;
     size_t P = a->P, ld = a->out_ld;
     for (size_t p = 0; p < P; p += NR) {
         int nc = P - p < NR ? (int)(P - p) : NR;
+#ifdef PW_NARROW
+        if (nc <= PW_NARROW) {
+            pw_narrows[nc](a, p, nb, base, extra);
+            continue;
+        }
+#endif
         const pw_tile_fn *fn = nc == NR ? pw_full : nc > VL ? pw_tail : pw_half;
 #ifdef HVL
         if (nc < NR) fn = nc > VL + HVL ? pw_tail : nc > VL ? pw_hw : nc > HVL ? pw_half : pw_hn;
