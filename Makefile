@@ -282,9 +282,12 @@ test-arm64: arm64-deps
 # ---- docker (docker/README-docker.md) ---------------------------------------------------
 # docker: build the image (with no daemon here, a private one; saved to build/*.tar).
 # docker-test: build, run and check it, then the compose stack; tears everything down.
-.PHONY: docker docker-test
+# docker-arm64: the same image for linux/arm64 through QEMU, and its CLI run (docker/arm64.sh).
+.PHONY: docker docker-test docker-arm64
 docker:
 	docker/build.sh
+docker-arm64:
+	docker/arm64.sh
 docker-test:
 	SN_SHARED=$(SHARED) docker/test.sh
 
