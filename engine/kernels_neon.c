@@ -18,6 +18,7 @@ typedef float32x4_t V;
 #define MRMAX   8
 #define STEM_CB 6
 #define STEM_NV 2
+#define DW_ROWSUMS 1 /* 3 short FMA chains in the flat depthwise, as on AVX2 */
 
 #define vset1(x)      vdupq_n_f32(x)
 #define vload(p)      vld1q_f32(p)

@@ -16,6 +16,7 @@
  *   vhsum(v)                   sum of the lanes
  *   SIMD_TABLE, SIMD_NAME      the table's symbol and name
  *   optionally PW_NARROW       4: 1x1-conv tails of <= 4 columns vectorised over rows
+ *   optionally DW_ROWSUMS      1: the flat depthwise sums each kernel row in its own chain
  *   optionally HV, HVL         a half-width vector (hvset1 hvfma hvadd hvmax hvload_n(p, n)
  *                              hvstore_n(p, v, n)) for narrow 1x1-conv tails
  *
@@ -397,10 +398,22 @@ static void dw_s1_flat(const sn_dw_args *a) {
             float *dst = a->out + (size_t)oc * a->out_ld + (size_t)i * HW;
             for (int ch = 0; ch < nch; ch++) {
                 const float *p = src + ch * VL;
+#ifdef DW_ROWSUMS
+                /* one FMA chain per kernel row, summed at the end: 3 + 2 deep instead of 9 */
+                V acc = bias, r1 = vset1(0.0f), r2 = vset1(0.0f);
+#pragma GCC unroll 3
+                for (int t = 0; t < 3; t++) {
+                    acc = vfma(k[t], vload_bits(p - W + t - 1, mk[ch][t]), acc);
+                    r1 = vfma(k[t + 3], vload_bits(p + t - 1, mk[ch][t + 3]), r1);
+                    r2 = vfma(k[t + 6], vload_bits(p + W + t - 1, mk[ch][t + 6]), r2);
+                }
+                acc = vadd(acc, vadd(r1, r2));
+#else
                 V acc = bias;
 #pragma GCC unroll 9
                 for (int t = 0; t < 9; t++)
                     acc = vfma(k[t], vload_bits(p + (t / 3 - 1) * W + t % 3 - 1, mk[ch][t]), acc);
+#endif
                 if (ch * VL + VL <= HW)
                     vstore(dst + ch * VL, acc);
                 else
