@@ -264,10 +264,11 @@ static AI void pw_narrow(const int nc, const int rb, const int *m, const int *mr
         }
 }
 
-/* pw_narrow on columns [p, p+nc) of every row block, 4 / nc blocks at a time */
+/* pw_narrow on columns [p, p+nc) of every row block, 4 blocks at a time for 1-2 columns, 2
+ * for 3-4 (4-8 FMA chains; more would not fit 16 registers) */
 static AI void pw_narrow_cols(const int nc, const sn_pw_args *a, size_t p, int nb, int base,
                               int extra) {
-    const int group = nc >= 3 ? 1 : 4 / nc;
+    const int group = nc <= 2 ? 4 : 2;
     int m[4], mr[4];
     for (int b = 0, m0 = 0; b < nb;) {
         int rb = imin(group, nb - b);
