@@ -14,10 +14,10 @@
 #include <arm_neon.h>
 
 typedef float32x4_t V;
-#define VL      4
-#define MRMAX   8
-#define STEM_CB 6
-#define STEM_NV 2
+#define VL         4
+#define MRMAX      8
+#define STEM_CB    6
+#define STEM_NV    2
 #define DW_ROWSUMS 1 /* 3 short FMA chains in the flat depthwise, as on AVX2 */
 
 #define vset1(x)      vdupq_n_f32(x)
