@@ -374,6 +374,7 @@ void sn_rs_reset_isa(void) {
     have = -1;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
 int sn_rs_have_avx2(void) {
     if (have < 0) {
         const char *no = getenv("SN_NO_AVX2");
@@ -382,6 +383,23 @@ int sn_rs_have_avx2(void) {
     }
     return have;
 }
+#else
+/* Other architectures (ARM64) build without resize_avx2.c: the scalar passes only. */
+int sn_rs_have_avx2(void) {
+    return 0;
+}
+
+void sn_rs_vline_avx2(const int32_t *a, const int32_t *b, int n, int split, int w0, int w1,
+                      float mean, float std, float *out) {
+    sn_rs_vline_scalar(a, b, n, split, w0, w1, mean, std, out);
+}
+
+void sn_rs_hline_avx2(const uint8_t *px, ptrdiff_t xstep, const int32_t *x0, const int32_t *x1,
+                      const int32_t *w0, const int32_t *w1, int n, int32_t *hr, int32_t *hg,
+                      int32_t *hb) {
+    sn_rs_hline_scalar(px, xstep, x0, x1, w0, w1, n, hr, hg, hb);
+}
+#endif
 
 static uint8_t pil_clip(int32_t v) {
     v >>= PIL_BITS; /* arithmetic shift: floor, as Pillow's table lookup */
