@@ -5,6 +5,8 @@
 #
 # Targets (each a server on 127.0.0.1 with 2 workers / 2 processes):
 #   old        OLD_BUILD/shufflenet-server (default /work/baseline/build: main before issue 15)
+#   main       MAIN_BUILD/shufflenet-server: main as merged, without this work (set MAIN_BUILD
+#              to a build of it), to tell the request path's gain from the engine's
 #   fast       SN_BUILD/shufflenet-server --preprocess fast
 #   exact      SN_BUILD/shufflenet-server --preprocess exact
 #   node       ../shared/peers/service/node (copied to .cache/peer-node, npm ci there)
@@ -15,7 +17,8 @@
 # for throughput and for the server's CPU time per request (its process tree's user + system
 # time over the run / requests answered), which other load on a shared machine disturbs less.
 # Usage: bench/request-path-bench.sh [TARGET...]   (default: old fast exact; add node python)
-# Env: SN_BUILD, OLD_BUILD, SN_SHARED, BENCH_SETS ("640 4000"). Traffic: 127.0.0.1 only.
+# Env: SN_BUILD, OLD_BUILD, MAIN_BUILD, SN_SHARED, BENCH_SETS ("640 4000"). Traffic: 127.0.0.1
+# only.
 set -euo pipefail
 B=${SN_BUILD:-build}
 OLD=${OLD_BUILD:-/work/baseline/build}
@@ -56,8 +59,10 @@ done
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 start() { # target
     case "$1" in
-        old) "$OLD/shufflenet-server" --listen 127.0.0.1:$port --model m="$tmp/g3.safetensors" --workers 2 \
-                 --log-format json 2>"$tmp/log" & ;;
+        old | main) bin=$OLD
+                 [ "$1" = main ] && bin=${MAIN_BUILD:?set MAIN_BUILD to a build of main}
+                 "$bin/shufflenet-server" --listen 127.0.0.1:$port --model m="$tmp/g3.safetensors" \
+                 --workers 2 --log-format json 2>"$tmp/log" & ;;
         fast | exact) "$B/shufflenet-server" --listen 127.0.0.1:$port --model m="$tmp/g3.safetensors" \
                  --workers 2 --preprocess "$1" --log-format json 2>"$tmp/log" & ;;
         node) (cd "$ROOT/.cache/peer-node" && SHUFFLENET_SHARED=$(cd "$SHARED" && pwd) exec node server.js --port $port) \

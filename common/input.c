@@ -80,8 +80,18 @@ sn_image_status sn_input_from_bytes(const sn_preprocess *pre, const sn_input_opt
         sn_stream_close(s);
         return SN_IMG_NOMEM;
     }
-    st = sn_stream_run(s, m, &k, err, errlen);
-    if (st == SN_IMG_OK) sn_rs_finish(pl, out);
+    /* rows come top-down for EXIF orientations 1-2, bottom-up for 3-4; 5-8 feed columns */
+    int order = si.orientation <= 2 ? 1 : si.orientation <= 4 ? -1 : 0;
+    if (sn_rs_begin(pl, out, order) < 0) {
+        sn_errf(err, errlen, "out of memory");
+        st = SN_IMG_NOMEM;
+    } else {
+        st = sn_stream_run(s, m, &k, err, errlen);
+    }
+    if (st == SN_IMG_OK && sn_rs_finish(pl, out) < 0) {
+        sn_errf(err, errlen, "decoder did not deliver every row"); /* a bug, not bad input */
+        st = SN_IMG_INVALID;
+    }
     sn_rs_plan_free(pl);
     sn_stream_close(s);
     if (o->release) o->release(o->budget_ctx, mem);

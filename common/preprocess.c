@@ -38,6 +38,11 @@ int sn_preprocess_image(const sn_preprocess *p, const uint8_t *rgb, int w, int h
     }
     sn_rs_plan *pl = sn_rs_plan_new(p, w, h, err, errlen);
     if (!pl) return -1;
+    if (sn_rs_begin(pl, out, 1) < 0) {
+        sn_rs_plan_free(pl);
+        if (err && errlen) snprintf(err, errlen, "preprocess: out of memory");
+        return -1;
+    }
     int x0, x1, y0, y1;
     sn_rs_plan_box(pl, &x0, &x1, &y0, &y1);
     /* The last row of rgb goes through a padded copy: the plan may read one byte past the
@@ -58,7 +63,8 @@ int sn_preprocess_image(const sn_preprocess *p, const uint8_t *rgb, int w, int h
         sn_rs_feed_row(pl, y, row + (size_t)x0 * 3, 3);
     }
     free(last);
-    sn_rs_finish(pl, out);
+    int rc = sn_rs_finish(pl, out);
     sn_rs_plan_free(pl);
-    return 0;
+    if (rc < 0 && err && errlen) snprintf(err, errlen, "preprocess: rows missing");
+    return rc;
 }

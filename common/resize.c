@@ -43,6 +43,12 @@ struct sn_rs_plan {
     int32_t *cx0, *cx1, *cw0, *cw1; /* OpenCV: the taps as planes, for the line kernels */
     int32_t *h;                     /* [ny][3][cw] horizontal pass results */
     int zeroed;                     /* h cleared (feeding by columns) */
+    /* Streaming (OpenCV, rows fed in order, sn_rs_begin): h is a ring of 2 rows and each
+     * output row is written as soon as its two source rows are in, so the horizontal pass
+     * never leaves the L1/L2 cache the network needs next. */
+    int order;  /* +1 rows fed top-down, -1 bottom-up, 0 any (all rows kept) */
+    int next_j; /* next output row to write when streaming */
+    float *out;
     int src_ch[3];
     float mean[3], std[3];
     size_t bytes;
@@ -281,8 +287,6 @@ sn_rs_plan *sn_rs_plan_new(const sn_preprocess *p, int w, int h, char *err, size
         }
     }
     size_t hbytes = (size_t)pl->ny * 3 * cw * sizeof(int32_t);
-    pl->h = malloc(hbytes ? hbytes : 1);
-    if (!pl->h) goto oom;
     pl->bytes = sizeof *pl + hbytes + (size_t)(bw + bh * 2) * sizeof(int) +
                 (size_t)cw * (K * 5 + KV * 2 + 2) * sizeof(int);
     return pl;
@@ -316,14 +320,53 @@ void sn_rs_hline_scalar(const uint8_t *restrict px, ptrdiff_t xstep, const int32
     }
 }
 
+/* The OpenCV vertical pass of output row j into the tensor, from rows h0 and h1. */
+static void cv_emit(sn_rs_plan *pl, int j, const int32_t *h0, const int32_t *h1, float *out) {
+    int cw = pl->cw;
+    size_t plane = (size_t)cw * cw;
+    void (*vline)(const int32_t *, const int32_t *, int, int, int, int, float, float, float *) =
+        sn_rs_have_avx2() ? sn_rs_vline_avx2 : sn_rs_vline_scalar;
+    for (int p = 0; p < 3; p++) {
+        int c = pl->src_ch[p];
+        /* interleaved value 3 * i + c is under SIMD rounding when < split */
+        int sc = pl->split > c ? (pl->split - c + 2) / 3 : 0;
+        vline(h0 + (size_t)c * cw, h1 + (size_t)c * cw, cw, sc, pl->vw[2 * j], pl->vw[2 * j + 1],
+              pl->mean[p], pl->std[p], out + p * plane + (size_t)j * cw);
+    }
+}
+
+int sn_rs_begin(sn_rs_plan *pl, float *out, int order) {
+    pl->order = !pl->pillow && out ? order : 0;
+    pl->out = out;
+    size_t rows = pl->order ? 2 : (size_t)pl->ny;
+    pl->h = malloc(rows * 3 * pl->cw * sizeof(int32_t) + 1);
+    pl->next_j = pl->order < 0 ? pl->cw - 1 : 0;
+    return pl->h ? 0 : -1;
+}
+
+/* Row slot of rank k in h. */
+static int32_t *hrow(sn_rs_plan *pl, int k) {
+    return pl->h + (size_t)(pl->order ? (k & 1) : k) * 3 * pl->cw;
+}
+
 void sn_rs_feed_row(sn_rs_plan *pl, int y, const uint8_t *px, ptrdiff_t xstep) {
-    int cw = pl->cw, K = pl->K;
-    int32_t *h = pl->h + (size_t)pl->rank[y - pl->by0] * 3 * cw;
+    int cw = pl->cw, K = pl->K, k = pl->rank[y - pl->by0];
+    int32_t *h = hrow(pl, k);
     int32_t *hr = h, *hg = h + cw, *hb = h + 2 * cw;
     const int *tx = pl->hx, *tw = pl->hw;
     if (!pl->pillow) {
         (sn_rs_have_avx2() ? sn_rs_hline_avx2 : sn_rs_hline_scalar)(
             px, xstep, pl->cx0, pl->cx1, pl->cw0, pl->cw1, cw, hr, hg, hb);
+        /* Streaming: write every output row whose two rows (ranks k-1..k top-down,
+         * k..k+1 bottom-up) are in. */
+        if (pl->order > 0)
+            for (int j; (j = pl->next_j) < cw && pl->vk[2 * j + 1] <= k && pl->vk[2 * j] <= k;
+                 pl->next_j++)
+                cv_emit(pl, j, hrow(pl, pl->vk[2 * j]), hrow(pl, pl->vk[2 * j + 1]), pl->out);
+        else if (pl->order < 0)
+            for (int j; (j = pl->next_j) >= 0 && pl->vk[2 * j] >= k && pl->vk[2 * j + 1] >= k;
+                 pl->next_j--)
+                cv_emit(pl, j, hrow(pl, pl->vk[2 * j]), hrow(pl, pl->vk[2 * j + 1]), pl->out);
         return;
     }
     for (int i = 0; i < cw; i++) {
@@ -406,24 +449,15 @@ static uint8_t pil_clip(int32_t v) {
     return (uint8_t)clampi(v, 0, 255);
 }
 
-void sn_rs_finish(sn_rs_plan *pl, float *out) {
+int sn_rs_finish(sn_rs_plan *pl, float *out) {
     int cw = pl->cw;
     size_t plane = (size_t)cw * cw;
+    if (pl->order) /* streamed: every row must have been written */
+        return pl->out == out && (pl->order > 0 ? pl->next_j == cw : pl->next_j == -1) ? 0 : -1;
     if (!pl->pillow) {
-        void (*vline)(const int32_t *, const int32_t *, int, int, int, int, float, float, float *) =
-            sn_rs_have_avx2() ? sn_rs_vline_avx2 : sn_rs_vline_scalar;
-        for (int j = 0; j < cw; j++) {
-            const int32_t *h0 = pl->h + (size_t)pl->vk[2 * j] * 3 * cw;
-            const int32_t *h1 = pl->h + (size_t)pl->vk[2 * j + 1] * 3 * cw;
-            for (int p = 0; p < 3; p++) {
-                int c = pl->src_ch[p];
-                /* interleaved value 3 * i + c is under SIMD rounding when < split */
-                int sc = pl->split > c ? (pl->split - c + 2) / 3 : 0;
-                vline(h0 + (size_t)c * cw, h1 + (size_t)c * cw, cw, sc, pl->vw[2 * j],
-                      pl->vw[2 * j + 1], pl->mean[p], pl->std[p], out + p * plane + (size_t)j * cw);
-            }
-        }
-        return;
+        for (int j = 0; j < cw; j++)
+            cv_emit(pl, j, hrow(pl, pl->vk[2 * j]), hrow(pl, pl->vk[2 * j + 1]), out);
+        return 0;
     }
     /* Pillow: the horizontal pass ends in 8 bits, then the vertical taps. */
     size_t n = (size_t)pl->ny * 3 * cw;
@@ -440,4 +474,5 @@ void sn_rs_finish(sn_rs_plan *pl, float *out) {
                 o[i] = ((float)pil_clip(s) - pl->mean[p]) / pl->std[p];
             }
         }
+    return 0;
 }

@@ -25,6 +25,11 @@ void sn_rs_plan_free(sn_rs_plan *pl);
 /* Bytes the plan holds (for the memory budget). */
 size_t sn_rs_plan_bytes(const sn_rs_plan *pl);
 
+/* Before feeding: the tensor to write (out, [3][crop][crop]) and the order the rows will come
+ * in: +1 top to bottom, -1 bottom to top (OpenCV plans then write each output row as soon as
+ * its two source rows are in, holding 2 rows instead of all), 0 any order or by columns.
+ * Returns 0, or -1 when out of memory. */
+int sn_rs_begin(sn_rs_plan *pl, float *out, int order);
 /* Bounding box of the pixels the plan reads: columns [x0, x1), rows [y0, y1). */
 void sn_rs_plan_box(const sn_rs_plan *pl, int *x0, int *x1, int *y0, int *y1);
 /* 1 when displayed row y (column x) is read by the filters. */
@@ -39,8 +44,9 @@ void sn_rs_feed_row(sn_rs_plan *pl, int y, const uint8_t *px, ptrdiff_t xstep);
 /* Feed displayed column x (sn_rs_col_needed): pixel (x, y) is at py + (y - box y0) * ystep.
  * Each needed column exactly once; a plan is fed by rows or by columns, not both. */
 void sn_rs_feed_col(sn_rs_plan *pl, int x, const uint8_t *py, ptrdiff_t ystep);
-/* Vertical pass, channel order, (x - mean) / std into out [3][crop][crop]. */
-void sn_rs_finish(sn_rs_plan *pl, float *out);
+/* Vertical pass, channel order, (x - mean) / std into out [3][crop][crop] (the tensor given
+ * to sn_rs_begin). Returns 0, or -1 when a streamed plan did not get all its rows. */
+int sn_rs_finish(sn_rs_plan *pl, float *out);
 
 /* The OpenCV vertical pass + normalisation of one output line of one channel: for i < n,
  * v = the SIMD rounding of (a[i], b[i]) with weights (w0, w1) when i < split, the scalar
