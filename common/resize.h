@@ -5,10 +5,11 @@
  * window's filter taps touch (sn_rs_plan_box, sn_rs_row_needed, sn_rs_col_needed); a decoder
  * feeds exactly those, as whole displayed rows (sn_rs_feed_row) or, for EXIF orientations 5-8
  * whose displayed rows are stored columns, as displayed columns (sn_rs_feed_col). Each fed
- * line is run through the horizontal filter at once into int32 planes [rows][3][crop], so no
- * decoded image is ever held; sn_rs_finish runs the vertical filter and writes the float
- * planes. OpenCV INTER_LINEAR (with its SIMD vertical rounding) and Pillow BILINEAR are both
- * bit-exact with a resize of the whole image (tests/unit/test_preprocess.c). */
+ * line is run through the horizontal filter at once into int32 planes [3][crop], so no
+ * decoded image is ever held. OpenCV plans fed rows in order keep 2 such rows and write each
+ * output row as soon as its source rows are in; others keep every needed row and write the
+ * tensor in sn_rs_finish. OpenCV INTER_LINEAR (with its SIMD vertical rounding) and Pillow BILINEAR
+ * are both bit-exact with a resize of the whole image (tests/unit/test_preprocess.c). */
 #ifndef SN_RESIZE_H
 #define SN_RESIZE_H
 
