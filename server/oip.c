@@ -108,8 +108,8 @@ static size_t b64_decode(const char *s, size_t n, uint8_t *out) {
 
 /* ---- JSON helpers ------------------------------------------------------------------------ */
 
-/* The leaves of a (nested) data array, in row-major order: counts them, or with out set,
- * stores them. Returns the count, or -1 after fail(). */
+/* The leaves of a (nested) data array, in row-major order: checks and counts them, and with
+ * out set stores them. Returns the count, or -1 after fail(). */
 typedef int (*leaf_fn)(parser *p, json_t *v, size_t i, void *out);
 
 static long long walk(parser *p, json_t *a, int depth, leaf_fn f, void *out, size_t *i,
@@ -121,7 +121,7 @@ static long long walk(parser *p, json_t *a, int depth, leaf_fn f, void *out, siz
         if (json_is_array(v)) {
             if (walk(p, v, depth + 1, f, out, i, name) < 0) return -1;
         } else {
-            if (out && f(p, v, *i, out) < 0) return -1;
+            if (f(p, v, *i, out) < 0) return -1;
             (*i)++;
         }
     }
@@ -135,7 +135,7 @@ static int leaf_float(parser *p, json_t *v, size_t i, void *out) {
     if (!isfinite(f))
         return fail(p, "input \"input\": data element %zu (%g) is out of the FP32 range", i,
                     json_number_value(v));
-    ((float *)out)[i] = f;
+    if (out) ((float *)out)[i] = f;
     return 0;
 }
 
@@ -145,7 +145,7 @@ static int leaf_string(parser *p, json_t *v, size_t i, void *out) {
                     "input \"image\": data element %zu is not a string (BYTES: a base64 "
                     "encoded image)",
                     i);
-    ((json_t **)out)[i] = v;
+    if (out) ((json_t **)out)[i] = v;
     return 0;
 }
 
@@ -255,7 +255,10 @@ static int images_json(parser *p, json_t *data) {
     json_t **s = calloc((size_t)q->n, sizeof *s);
     if (!s) return oom(p);
     i = 0;
-    walk(p, data, 0, leaf_string, s, &i, "image");
+    if (walk(p, data, 0, leaf_string, s, &i, "image") < 0) {
+        free(s);
+        return -1;
+    }
     size_t total = 0;
     for (int k = 0; k < q->n; k++) {
         long long sz = b64_size(json_string_value(s[k]), json_string_length(s[k]));
@@ -334,6 +337,7 @@ static int parse_input(parser *p, json_t *in, const uint8_t *bin, size_t bin_len
     if (!json_is_object(in)) return fail(p, "inputs[0] must be an object");
     if (check_input_head(p, in, &name) < 0) return -1;
     json_t *params = json_object_get(in, "parameters"), *data = json_object_get(in, "data");
+    if (json_is_null(data)) data = NULL; /* "data": null is no data */
     if (params && !json_is_object(params))
         return fail(p, "input \"%s\": parameters must be an object", name);
     json_t *bds = json_object_get(params, "binary_data_size");
