@@ -81,8 +81,8 @@ def loadgen(port, args, seconds, conns):
     r = subprocess.run(cmd, capture_output=True, text=True, check=True)
     j = json.loads(r.stdout)
     if j["ok"] != j["completed"] or j["errors"]:
-        print("  warning: %d of %d not 2xx: %s" % (j["completed"] - j["ok"], j["completed"],
-                                                   j["status_counts"]), file=sys.stderr)
+        print("  warning: %d responses, %d 2xx, statuses %s, errors %s" % (
+            j["completed"], j["ok"], j["status_counts"], j["error_counts"]), file=sys.stderr)
     return j["ok_rps"]
 
 

@@ -19,7 +19,8 @@ import threading
 import time
 
 from test_server import (CLI, EDGE_STATUS, G3, G8, HAVE_SHARED, IMAGES, SHARED, SLOW, TMP,
-                         Server, Skip, make_png, metric, run_one, sample, shared_images)
+                         Server, Skip, held_server, hold_worker, make_png, metric, run_suite,
+                         sample, shared_images)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -357,36 +358,28 @@ def t_errors_are_v2_shaped(S):
     assert st == 404 and "nope" in e["error"]
 
 
-def _held(*extra):
-    delay_us = str(int(min(3e6 * SLOW, 1e7)))
-    return Server("--model", "g3=" + G3, "--model", "g8=" + G8, "--workers", "1",
-                  "--max-batch", "2", "--max-batch-delay-us", delay_us, "--queue-size", "2",
-                  *extra)
+def parallel(fns):
+    """Runs the functions at once on threads; their results in order."""
+    out = [None] * len(fns)
 
-
-def _hold(S2):
-    t = threading.Thread(target=lambda: S2.post_raw(sample()))
-    t.start()
-    time.sleep(0.5 * SLOW)
-    return t
+    def run(i):
+        out[i] = fns[i]()
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return out
 
 
 def t_overload_503_and_timeout_504(_S):
     """As /classify: a full queue is 503 with Retry-After, a passed deadline 504."""
     data = sample()
     inp, blobs = image_input([data])
-    S2 = _held("--request-timeout-ms", "400")
+    S2 = held_server("--request-timeout-ms", "400")
     try:
-        holder = _hold(S2)
-        out = [None] * 6
-
-        def one(i):
-            out[i] = infer(S2, {"inputs": [inp]}, blobs, model="g8")
-        ts = [threading.Thread(target=one, args=(i,)) for i in range(6)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
+        holder = hold_worker(S2, 3)
+        out = parallel([lambda: infer(S2, {"inputs": [inp]}, blobs, model="g8")] * 6)
         holder.join()
         m = S2.settled_metrics()
     finally:
@@ -413,21 +406,13 @@ def t_v2_and_classify_share_batches(_S):
     delay_us = str(int(min(5e6 * SLOW, 1e7)))
     S2 = Server("--model", "g3=" + G3, "--workers", "1", "--max-batch", "4",
                 "--max-batch-delay-us", delay_us, "--http-threads", "4")
-    res = {}
     try:
         inp_b, blobs_b = image_input([d for _, d, _ in imgs])
         inp_t, blobs_t = tensor_input(shape, raw)
-        jobs = {"v2_bytes": lambda: infer(S2, {"inputs": [inp_b]}, blobs_b),
-                "v2_fp32": lambda: infer(S2, {"inputs": [inp_t]}, blobs_t),
-                "classify": lambda: S2.post_raw(imgs[1][1])}
-
-        def run(k):
-            res[k] = jobs[k]()
-        ts = [threading.Thread(target=run, args=(k,)) for k in jobs]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
+        res = dict(zip(("v2_bytes", "v2_fp32", "classify"), parallel([
+            lambda: infer(S2, {"inputs": [inp_b]}, blobs_b),
+            lambda: infer(S2, {"inputs": [inp_t]}, blobs_t),
+            lambda: S2.post_raw(imgs[1][1])])))
         m = S2.settled_metrics()
     finally:
         assert S2.stop() == 0
@@ -505,31 +490,15 @@ def start_schema():
 
 def main():
     only = sys.argv[1:]
-    passed = failed = skipped = 0
     start_schema()
     S = Server("--model", "g3=" + G3, "--model", "g8=" + G8, "--workers", "2")
     try:
-        for t in TESTS:
-            if only and t.__name__ not in only:
-                continue
-            r = run_one(t.__name__, lambda: t(S))
-            passed, failed, skipped = passed + r[0], failed + r[1], skipped + r[2]
-        if S.p.poll() is not None:
-            failed += 1
-            print("FAIL: the main server died:\n" + S.logtext())
-        if " 500 " in S.logtext():
-            failed += 1
-            print("FAIL: a 500 in the access log")
+        return run_suite(S, [(t.__name__, lambda t=t: t(S), "") for t in TESTS
+                             if not only or t.__name__ in only], "v2: ")
     finally:
-        rc = S.stop()
-        if rc != 0:
-            failed += 1
-            print("FAIL: main server exit status %s" % rc)
         if SCHEMA:
             print("    %d v2 responses validated against %s" % (SCHEMA.checked, YAML))
             SCHEMA.close()
-    print("v2: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import struct
 import sys
 
 import test_v2
-from test_server import G3, G8, HAVE_SHARED, IMAGES, Server, make_png, run_one
+from test_server import G3, G8, Server, make_png, run_suite
 from test_v2 import image_input, infer, v2
 
 PNG = make_png(64, 48)
@@ -171,45 +171,26 @@ CASES = [
 
 def main():
     only = sys.argv[1:]
-    passed = failed = skipped = 0
     test_v2.start_schema()
     S = Server("--model", "g3=" + G3, "--model", "g8=" + G8, "--workers", "1")
-    try:
-        for name, status, msg, fn in CASES:
-            if only and not any(o in name for o in only):
-                continue
 
-            def case():
-                st, _, body, _ = fn(S)
-                assert st == status, "expected %d, got %d %s" % (status, st, body)
-                if msg:
-                    assert re.search(msg, body["error"]), "message %r does not match %r" % (
-                        body["error"], msg)
-                assert v2(S, "GET", "/v2/health/live")[0] == 200, "not live after the case"
-                assert S.p.poll() is None, "the server died"
-            r = run_one("%-50s" % name, case, " -> %d%s" % (status, " /%s/" % msg if msg else ""))
-            passed, failed, skipped = passed + r[0], failed + r[1], skipped + r[2]
-            if r[1] and S.p.poll() is not None:
-                print("the server died:\n" + S.logtext()[-4000:])
-                break
-        if re.search(r" 500 \d+ ", S.logtext()):
-            failed += 1
-            print("FAIL: a 500 in the access log")
+    def case(status, msg, fn):
+        st, _, body, _ = fn(S)
+        assert st == status, "expected %d, got %d %s" % (status, st, body)
+        if msg:
+            assert re.search(msg, body["error"]), "message %r does not match %r" % (
+                body["error"], msg)
+        assert v2(S, "GET", "/v2/health/live")[0] == 200, "not live after the case"
+        assert S.p.poll() is None, "the server died"
+    cases = [("%-50s" % name, lambda a=(status, msg, fn): case(*a),
+              " -> %d%s" % (status, " /%s/" % msg if msg else ""))
+             for name, status, msg, fn in CASES if not only or any(o in name for o in only)]
+    try:
+        return run_suite(S, cases, "v2 bad-request catalog: ")
     finally:
-        try:
-            rc = S.stop()
-        except AssertionError as e:
-            rc = -1
-            print("FAIL: %s" % e)
-        if rc != 0:
-            failed += 1
-            print("FAIL: server exit status %s" % rc)
         if test_v2.SCHEMA:
             test_v2.SCHEMA.close()
-    print("v2 bad-request catalog: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    del HAVE_SHARED, IMAGES  # the catalog makes its own inputs
     sys.exit(main())
