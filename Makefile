@@ -156,12 +156,13 @@ models: $(BUILD)/shufflenet
 
 # ---- tests --------------------------------------------------------------------------
 test: check-deps
+	@tests/check-docs.sh
 	@$(MAKE) --no-print-directory test-unit
 	@if [ -x tests/integration/run.sh ]; then $(MAKE) --no-print-directory test-integration; fi
 	@$(MAKE) --no-print-directory test-loadgen
 
 test-unit: $(BUILD)/test-unit $(BUILD)/shufflenet
-	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) $(BUILD)/test-unit --jobs 2
+	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) tests/unit/run.sh $(BUILD)/test-unit --jobs 2
 
 # The v2 tests check responses against the OpenAPI schema with Ajv (npm, into .cache/).
 test-integration: all

@@ -45,13 +45,6 @@ void sn_hist_record(sn_hist *h, uint64_t v) {
     if (v > h->max) h->max = v;
 }
 
-void sn_hist_merge(sn_hist *dst, const sn_hist *src) {
-    for (unsigned i = 0; i < SN_HIST_BUCKETS; i++) dst->buckets[i] += src->buckets[i];
-    dst->count += src->count;
-    dst->sum += src->sum;
-    if (src->count && src->min < dst->min) dst->min = src->min;
-    if (src->count && src->max > dst->max) dst->max = src->max;
-}
 
 uint64_t sn_hist_quantile(const sn_hist *h, double q) {
     if (h->count == 0) return 0;

@@ -23,7 +23,6 @@ typedef struct {
 
 void sn_hist_init(sn_hist *h);
 void sn_hist_record(sn_hist *h, uint64_t value);
-void sn_hist_merge(sn_hist *dst, const sn_hist *src);
 /* Value at quantile q in [0, 1]: the smallest bucket holding at least ceil(q * count) values,
  * reported as its midpoint. Returns 0 for an empty histogram. */
 uint64_t sn_hist_quantile(const sn_hist *h, double q);

@@ -1,6 +1,6 @@
 /* model.c - loading a ShuffleNet v1 model: reads the safetensors file, checks every tensor
  * against the architecture its metadata declares, folds BatchNorm into the convolutions,
- * normalises the shuffle position (DESIGN.md section 2) and packs the 1x1 weights for the
+ * normalises the shuffle position (docs/DESIGN.md, "Shuffle") and packs the 1x1 weights for the
  * kernels of this CPU. The result is read-only and shared by every engine instance. */
 #include "engine/model.h"
 

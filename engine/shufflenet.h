@@ -22,7 +22,7 @@
  * Channel shuffle costs no copy: the depthwise conv writes its output channel c to plane
  * dst(c) of the shuffled tensor, which the following grouped 1x1 reads as contiguous groups.
  * Models that shuffle before the depthwise conv are normalised at load by permuting the
- * depthwise weights and BN (DESIGN.md section 2).
+ * depthwise weights and BN (docs/DESIGN.md, "Shuffle").
  *
  * Model file format (safetensors, float32 tensors, BN stored unfolded, folded at load):
  *   __metadata__ (all values are strings):

@@ -143,7 +143,6 @@ static void run_batch(worker *w, int mi, sn_job **batch, int n) {
         sn_topk(lg, nc, j->top_k, j->top_idx);
         for (int t = 0; t < j->top_k; t++) j->top_score[t] = lg[j->top_idx[t]];
         j->infer_s = dt;
-        j->batch_n = k;
         finish(j, SN_JOB_OK);
     }
 }
@@ -366,13 +365,6 @@ int sn_batcher_submit(sn_batcher *b, int mi, sn_job **jobs, int n) {
     return 0;
 }
 
-int sn_batcher_queued(sn_batcher *b) {
-    pthread_mutex_lock(&b->mu);
-    int n = 0;
-    for (int i = 0; i < b->nmodels; i++) n += b->q[i].count;
-    pthread_mutex_unlock(&b->mu);
-    return n;
-}
 
 void sn_batcher_stop(sn_batcher *b) {
     pthread_mutex_lock(&b->mu);

@@ -45,7 +45,6 @@ struct sn_job {
     char err[160];
     int width, height; /* decoded size (worker decode) */
     double decode_s, queue_s, infer_s;
-    int batch_n;
     /* private */
     uint64_t enqueue_ns;
 };
@@ -59,7 +58,5 @@ sn_batcher *sn_batcher_start(sn_served *models, int nmodels, const sn_config *c,
 int sn_batcher_submit(sn_batcher *b, int mi, sn_job **jobs, int n);
 /* Stop: refuse new jobs, let the workers finish every queued one, join all threads. */
 void sn_batcher_stop(sn_batcher *b);
-/* Sum of queued jobs across models. */
-int sn_batcher_queued(sn_batcher *b);
 
 #endif

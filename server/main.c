@@ -26,8 +26,9 @@ int main(int argc, char **argv) {
 #ifdef M_ARENA_MAX
     /* One malloc arena for all threads. With one per thread (glibc's default) each HTTP and
      * worker thread keeps its own high-water mark of freed memory, and RSS crept up for
-     * minutes under a steady load (bench/soak.sh); with one it is flat after a second. The
-     * hot path allocates little (input tensors come from a pool), so the lock is cheap.
+     * minutes under a steady load (bench/soak.sh); with one it is flat after a second. A
+     * request allocates its body, a few small arrays and the decoder's pixels; input tensors
+     * are the workers' batch buffers, planned at start; so the lock is cheap.
      * MALLOC_ARENA_MAX in the environment still wins. */
     if (!getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 1);
 #endif

@@ -52,7 +52,6 @@ typedef struct {
     uint8_t *buf; /* the whole file */
     size_t size;
     const char *container; /* "zip" or "legacy" */
-    int wrapped;           /* the state dict sat under a 'state_dict' key */
     int synthetic;         /* the checkpoint's meta['synthetic'] is True */
     int ntensors;
     sn_pt_tensor *tensors;
@@ -66,8 +65,5 @@ void sn_pt_free(sn_pt_checkpoint *ck);
 
 const char *sn_pt_dtype_name(sn_pt_dtype t);
 size_t sn_pt_dtype_size(sn_pt_dtype t);
-
-/* CRC-32 (zip polynomial) of n bytes, continuing from crc (start with 0). */
-uint32_t sn_pt_crc32(uint32_t crc, const uint8_t *p, size_t n);
 
 #endif

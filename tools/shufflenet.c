@@ -136,7 +136,8 @@ static int cmd_classify(int argc, char **argv) {
             json_decref(res);
     }
     if (json) {
-        char *s = json_dumps(all, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+        /* 7 significant digits, as the server prints them: the same float, the same text */
+        char *s = json_dumps(all, JSON_INDENT(2) | JSON_REAL_PRECISION(7));
         if (s) puts(s);
         free(s);
     }

@@ -16,6 +16,7 @@
 #include "engine/model.h"
 #include "engine/safetensors.h"
 #include "engine/shufflenet.h"
+#include "tests/unit/shared.h"
 
 /* ---- a random model, described and written by the test ------------------------------- */
 
@@ -449,17 +450,6 @@ Test(engine, softmax_and_topk) {
 
 /* ---- loader rejections ----------------------------------------------------------------- */
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc(*len + 1);
-    cr_assert_eq(fread(b, 1, *len, f), *len);
-    fclose(f);
-    return b;
-}
 
 static void spit(const char *path, const char *b, size_t len) {
     FILE *f = fopen(path, "wb");
@@ -485,7 +475,7 @@ static const char *valid_model(const char *tag) {
 Test(loader, truncated_and_header) {
     const char *p = valid_model("trunc");
     size_t len;
-    char *b = slurp(p, &len);
+    char *b = (char *)sn_test_read(p, &len);
     spit(p, b, len / 2);
     expect_reject(p, "outside the data");
     spit(p, b, 5);

@@ -8,39 +8,21 @@
 #include <string.h>
 
 #include "common/image.h"
+#include "tests/unit/shared.h"
 
 static char err[256];
 
-/* ../shared/images, or NULL (and a SKIP line) when the shared folder is absent. */
+/* ../shared/images, or the test is skipped. */
 static const char *images_dir(void) {
-    static char dir[1024];
-    const char *s = getenv("SN_SHARED");
-    snprintf(dir, sizeof dir, "%s/images", s && *s ? s : "../shared");
-    FILE *f;
-    char probe[1100];
-    snprintf(probe, sizeof probe, "%s/caffe_cat.jpg", dir);
-    if (!(f = fopen(probe, "rb"))) {
-        printf("SKIP: ../shared not found\n");
-        return NULL;
-    }
-    fclose(f);
+    static char dir[1100];
+    snprintf(dir, sizeof dir, "%s/images", sn_test_shared("images/caffe_cat.jpg"));
     return dir;
 }
 
 static uint8_t *slurp(const char *dir, const char *name, size_t *len) {
     char path[1200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-    cr_assert_not_null(b);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
+    return sn_test_read(path, len);
 }
 
 static sn_image_status decode_file(const char *dir, const char *name, long long budget,
@@ -343,7 +325,6 @@ static void source_of(int o, int w, int h, int x, int y, int *sx, int *sy) {
 
 Test(image, exif_orientation_all_values) {
     const char *dir = images_dir();
-    if (!dir) return;
     size_t n;
     uint8_t *jpg = slurp(dir, "caffe_cat.jpg", &n);
     sn_image ref = must_decode(dir, "caffe_cat.jpg");
@@ -410,7 +391,6 @@ Test(image, exif_orientation_all_values) {
 
 Test(image, every_shared_image) {
     const char *dir = images_dir();
-    if (!dir) return;
     /* Displayed sizes from ../shared/images/README.md. */
     static const struct {
         const char *name;
@@ -476,7 +456,6 @@ Test(image, every_shared_image) {
 
 Test(image, truncated_and_corrupt_jpeg) {
     const char *dir = images_dir();
-    if (!dir) return;
     sn_image im;
     cr_assert_eq(decode_file(dir, "skimage_truncated.jpg", 40000000, 0, &im), SN_IMG_INVALID);
     cr_assert_null(im.rgb);
@@ -498,7 +477,6 @@ Test(image, truncated_and_corrupt_jpeg) {
 
 Test(image, budget_from_header) {
     const char *dir = images_dir();
-    if (!dir) return;
     sn_image im;
     /* 144 MP of gray in 1.7 MB: refused from the header (a full decode would take seconds
      * under ASan and 144 MB). */
@@ -520,7 +498,6 @@ Test(image, budget_from_header) {
 
 Test(image, dct_downscale) {
     const char *dir = images_dir();
-    if (!dir) return;
     static const struct {
         const char *name;
         int min_short, w, h, denom;
@@ -566,7 +543,6 @@ Test(image, dct_downscale) {
 
 Test(image, orientation_of_real_files) {
     const char *dir = images_dir();
-    if (!dir) return;
     /* edge_exif6_coffee.jpg holds coffee.png rotated 90 CCW with Orientation 6. */
     sn_image rot = must_decode(dir, "edge_exif6_coffee.jpg");
     sn_image png = must_decode(dir, "skimage_coffee.png");
@@ -592,7 +568,6 @@ Test(image, orientation_of_real_files) {
 
 Test(image, colour_spaces_and_codings) {
     const char *dir = images_dir();
-    if (!dir) return;
     /* Adobe CMYK (stored inverted) must still be the cat. */
     sn_image cmyk = must_decode(dir, "edge_cmyk_chelsea.jpg");
     sn_image chelsea = must_decode(dir, "skimage_chelsea.png");

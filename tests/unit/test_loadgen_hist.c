@@ -1,5 +1,5 @@
 /* test_loadgen_hist.c - the load generator's log-linear histogram: bucket layout, relative
- * error bound, quantiles against exact sorted data, merge. */
+ * error bound, quantiles against exact sorted data. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -118,21 +118,9 @@ Test(loadgen_hist, bimodal_stall_shows_in_the_tail) {
     free(h);
 }
 
-Test(loadgen_hist, empty_and_merge) {
-    sn_hist *a = new_hist(), *b = new_hist();
+Test(loadgen_hist, empty) {
+    sn_hist *a = new_hist();
     cr_assert_eq(sn_hist_quantile(a, 0.5), 0);
     cr_assert_eq(sn_hist_mean(a), 0.0);
-    for (uint64_t v = 1; v <= 1000; v++) sn_hist_record(v % 2 ? a : b, v * 1000);
-    sn_hist_merge(a, b);
-    cr_assert_eq(a->count, 1000);
-    cr_assert_eq(a->min, 1000);
-    cr_assert_eq(a->max, 1000000);
-    cr_assert_float_eq((double)sn_hist_quantile(a, 0.5), 500000.0, 5000.0);
-    sn_hist_init(b);
-    sn_hist_merge(a, b); /* merging an empty histogram changes nothing */
-    cr_assert_eq(a->count, 1000);
-    cr_assert_eq(a->min, 1000);
-    cr_assert_eq(a->max, 1000000);
     free(a);
-    free(b);
 }

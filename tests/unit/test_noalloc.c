@@ -89,6 +89,6 @@ Test(noalloc, engine_run_allocates_nothing) {
 }
 #else
 Test(noalloc, engine_run_allocates_nothing) {
-    printf("SKIP: allocation counting runs in the non-sanitizer build\n");
+    cr_skip_test("SKIP: allocation counting runs in the non-sanitizer build");
 }
 #endif

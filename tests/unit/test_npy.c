@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/unit/shared.h"
 #include "tools/npy.h"
 
 /* A .npy image: preamble for the given major version, header text as given (no padding
@@ -220,15 +221,12 @@ Test(npy, rejects_bad_preamble) {
 }
 
 Test(npy, reads_reference_logits) {
-    const char *shared = getenv("SN_SHARED") ? getenv("SN_SHARED") : "../shared";
+    const char *shared = sn_test_shared("models/reference/megvii-g3-0.5x/chelsea_logits.f32");
     char npy[512], raw[512];
     snprintf(npy, sizeof npy, "%s/models/reference/megvii-g3-0.5x/chelsea_logits.npy", shared);
     snprintf(raw, sizeof raw, "%s/models/reference/megvii-g3-0.5x/chelsea_logits.f32", shared);
     FILE *f = fopen(raw, "rb");
-    if (!f) {
-        printf("SKIP: ../shared not found\n");
-        return;
-    }
+    cr_assert_not_null(f, "%s", raw);
     float ref[1000];
     cr_assert_eq(fread(ref, 4, 1000, f), 1000u);
     fclose(f);

@@ -10,6 +10,7 @@
 #include "common/image.h"
 #include "tools/npy.h"
 #include "common/preprocess.h"
+#include "tests/unit/shared.h"
 
 #define CROP  224
 #define PLANE (CROP * CROP)
@@ -150,50 +151,27 @@ Test(preprocess, channel_order_mean_std) {
 
 /* ---- against reference files ----------------------------------------------------------- */
 
+/* ../shared, or the test is skipped. */
 static const char *shared_dir(void) {
-    const char *s = getenv("SN_SHARED");
-    s = s && *s ? s : "../shared";
-    char probe[1100];
-    snprintf(probe, sizeof probe, "%s/images/skimage_chelsea.png", s);
-    FILE *f = fopen(probe, "rb");
-    if (!f) {
-        printf("SKIP: ../shared not found\n");
-        return NULL;
-    }
-    fclose(f);
-    return s;
+    return sn_test_shared("images/skimage_chelsea.png");
 }
 
-static uint8_t *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n + 1);
-    cr_assert_not_null(b);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
 
 Test(preprocess, megvii_matches_opencv_reference) {
     const char *sh = shared_dir();
-    if (!sh) return;
     const char *names[] = {"chelsea", "coffee"};
     for (int k = 0; k < 2; k++) {
         char path[1200];
         size_t n;
         snprintf(path, sizeof path, "%s/images/skimage_%s.png", sh, names[k]);
-        uint8_t *png = slurp(path, &n);
+        uint8_t *png = sn_test_read(path, &n);
         sn_image im;
         cr_assert_eq(sn_image_decode(png, n, 0, 0, &im, err, sizeof err), SN_IMG_OK, "%s", err);
         free(png);
         float *out = run(&megvii, im.rgb, im.width, im.height);
         snprintf(path, sizeof path, "%s/models/reference/megvii-g3-0.5x/%s_input_nchw_bgr0-255.f32",
                  sh, names[k]);
-        float *ref = (float *)slurp(path, &n);
+        float *ref = (float *)sn_test_read(path, &n);
         cr_assert_eq(n, sizeof(float) * 3 * PLANE);
         int ndiff = 0;
         float maxd = 0;
@@ -215,7 +193,6 @@ Test(preprocess, megvii_matches_opencv_reference) {
  * frame comes back out of the crop, normalised exactly as PyTorch did it in float32. */
 Test(preprocess, mmpretrain_normalisation_matches_reference) {
     const char *sh = shared_dir();
-    if (!sh) return;
     char path[1200];
     float *img = NULL, *ref = NULL;
     int64_t shape[SN_NPY_MAX_DIMS];
@@ -243,11 +220,10 @@ Test(preprocess, mmpretrain_normalisation_matches_reference) {
 
 Test(preprocess, tiny_jpeg_both_presets) {
     const char *sh = shared_dir();
-    if (!sh) return;
     char path[1200];
     size_t n;
     snprintf(path, sizeof path, "%s/images/edge_tiny_8x6_caffe_cat.jpg", sh);
-    uint8_t *jpg = slurp(path, &n);
+    uint8_t *jpg = sn_test_read(path, &n);
     sn_image im;
     cr_assert_eq(sn_image_decode(jpg, n, 0, 512, &im, err, sizeof err), SN_IMG_OK, "%s", err);
     free(jpg);

@@ -14,19 +14,16 @@
 #include "common/input.h"
 #include "tools/npy.h"
 #include "engine/util.h"
+#include "tests/unit/shared.h"
 #include "engine/shufflenet.h"
 
 static const char *shared_dir(void) {
-    const char *s = getenv("SN_SHARED");
-    return s && *s ? s : "../shared";
+    return sn_test_shared_dir();
 }
 
-static int have_shared(void) {
-    char p[512];
-    snprintf(p, sizeof(p), "%s/models/megvii-shufflenet-v1-g3-0.5x.pth.tar", shared_dir());
-    if (access(p, R_OK) == 0) return 1;
-    printf("SKIP: ../shared not found (%s)\n", shared_dir());
-    return 0;
+/* Skips the test when ../shared is absent. */
+static void need_shared(void) {
+    sn_test_shared("models/megvii-shufflenet-v1-g3-0.5x.pth.tar");
 }
 
 /* Converts ../shared/models/<ckpt> into a temp file and loads it. */
@@ -75,7 +72,7 @@ static void check_logits(sn_model *m, const char *input, const char *logits, con
 }
 
 static void check_megvii(const char *ckpt, const char *refdir) {
-    if (!have_shared()) return;
+    need_shared();
     char tmp[512];
     sn_model *m = convert_and_load(ckpt, tmp, sizeof(tmp));
     static const char *inputs[3] = {"chelsea", "coffee", "synthetic"};
@@ -103,7 +100,7 @@ Test(reference, megvii_g8_legacy) {
 }
 
 Test(reference, mmpretrain_layout) {
-    if (!have_shared()) return;
+    need_shared();
     char tmp[512], in[512], lg[512];
     sn_model *m = convert_and_load("mmpretrain-layout-g3-0.5x-synthetic.pth", tmp, sizeof(tmp));
     const sn_model_info *I = sn_model_info_of(m);
@@ -146,7 +143,7 @@ static int is_cat(int c) {
 }
 
 Test(reference, classify_images_g3) {
-    if (!have_shared()) return;
+    need_shared();
     char tmp[512], err[256];
     sn_model *m = convert_and_load("megvii-shufflenet-v1-g3-0.5x.pth.tar", tmp, sizeof(tmp));
     sn_engine *e = sn_engine_create(m, 1, err, sizeof(err));
