@@ -304,7 +304,7 @@ int main(int argc, char **argv) {
     const char *url = NULL, *model = NULL;
     const char **images = calloc((size_t)argc + 1, sizeof *images);
     int nimages = 0, multipart = 0, json = 0, csv = 0, csv_header = 0, quiet = 0, allow = 0;
-    int prebuilt = 0; /* --request: the files are whole requests */
+    int prebuilt = 0, plain = 0; /* files given by --request (whole requests), by --image */
     int poisson = 0;
     double rate = 0, duration = 0, timeout = DEFAULT_TIMEOUT, conns = 0;
     double nreq = 0, seed = 1;
@@ -331,6 +331,7 @@ int main(int argc, char **argv) {
             nreq = parse_pos("--requests", optarg, 0);
             break;
         case 'i':
+            plain = 1;
             images[nimages++] = optarg;
             break;
         case O_REQUEST:
@@ -385,7 +386,8 @@ int main(int argc, char **argv) {
     if (duration == 0 && nreq == 0)
         die_usage("give --duration or --requests to bound the run", NULL);
     if (nimages == 0) die_usage("--image FILE (or --request FILE) is required", NULL);
-    if (prebuilt && multipart) die_usage("--request sends the files as they are: no --multipart", NULL);
+    if (prebuilt && (multipart || plain))
+        die_usage("--request sends the files as they are: no --image or --multipart", NULL);
     if (json && csv) die_usage("--json and --csv are exclusive", NULL);
     if (conns != (int)conns || conns > MAX_CONNS)
         die_usage("--connections must be an integer <= 10000", NULL);
