@@ -100,7 +100,7 @@ Test(oip, batch_limit_and_sizes) {
                        NULL, 0, &q),
                  -1);
     cr_assert(strstr(err, "limit of 3"), "%s", err);
-    float t[12] = {0};
+    float t[13] = {0}; /* one more than the tensor, for the left-over case */
     const char *j = "{\"inputs\":[{\"name\":\"input\",\"datatype\":\"FP32\",\"shape\":[1,3,2,2],"
                     "\"parameters\":{\"binary_data_size\":48}}]}";
     cr_assert_eq(parse(j, t, 48, &q), 0, "%s", err);
