@@ -42,12 +42,14 @@ class Schema:
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                   env=env)
         self.checked = 0
+        self.lock = threading.Lock()  # tests check from several threads at once
 
     def check(self, schema, body):
-        self.p.stdin.write(json.dumps({"schema": schema, "body": body}) + "\n")
-        self.p.stdin.flush()
-        r = json.loads(self.p.stdout.readline())
-        self.checked += 1
+        with self.lock:
+            self.p.stdin.write(json.dumps({"schema": schema, "body": body}) + "\n")
+            self.p.stdin.flush()
+            r = json.loads(self.p.stdout.readline())
+            self.checked += 1
         return r
 
     def close(self):
