@@ -8,8 +8,9 @@ Pairs (each round runs A then B, both with the same images, for --seconds each):
   fp32:  v2 JSON FP32 tensors        vs  v2 binary FP32 tensors (the tensors made by
          `shufflenet preprocess` from the same images)
 Requests are built here and sent by shufflenet-loadgen --request (v2) or --image (/classify).
-Prints each round's 2xx/s and, per pair, the medians and the median of the per-round ratios
-(B / A).
+Prints each round's 2xx/s and the server's CPU time per 2xx response (process_cpu_seconds_total
+from /metrics: on a shared machine the steadier measure of cost), and per pair the medians and
+the medians of the per-round ratios (B / A).
 
 usage: bench/v2-bench.py [--rounds R] [--seconds S] [--connections C] [--pairs bytes,fp32]
 env: SN_BUILD (build), SN_SHARED (../shared), SN_MODEL (a .safetensors; default: the megvii
@@ -75,7 +76,18 @@ def build(tmp, port, images, tensors):
     return paths
 
 
+def server_cpu(port):
+    """The server's process_cpu_seconds_total."""
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read()
+    for line in text.decode().splitlines():
+        if line.startswith("process_cpu_seconds_total "):
+            return float(line.split()[1])
+    raise ValueError("no process_cpu_seconds_total")
+
+
 def loadgen(port, args, seconds, conns):
+    """One closed-loop run: (2xx/s, server CPU ms per 2xx response)."""
+    cpu0 = server_cpu(port)
     cmd = [os.path.join(BUILD, "shufflenet-loadgen"), "--url", "http://127.0.0.1:%d" % port,
            "--connections", str(conns), "--duration", str(seconds), "--json", "--quiet"] + args
     r = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -83,7 +95,7 @@ def loadgen(port, args, seconds, conns):
     if j["ok"] != j["completed"] or j["errors"]:
         print("  warning: %d responses, %d 2xx, statuses %s, errors %s" % (
             j["completed"], j["ok"], j["status_counts"], j["error_counts"]), file=sys.stderr)
-    return j["ok_rps"]
+    return j["ok_rps"], (server_cpu(port) - cpu0) * 1e3 / max(j["ok"], 1)
 
 
 def main():
@@ -142,15 +154,21 @@ def main():
         for name in a.pairs.split(","):
             A, B = pairs[name]
             loadgen(port, kinds[A], 2, a.connections)  # warm-up
-            ra, rb = [], []
+            ra, rb, ca, cb = [], [], [], []
             for r in range(a.rounds):
-                ra.append(loadgen(port, kinds[A], a.seconds, a.connections))
-                rb.append(loadgen(port, kinds[B], a.seconds, a.connections))
-                print("  round %d: %-13s %7.1f req/s   %-13s %7.1f req/s   ratio %.3f" % (
-                    r + 1, A, ra[-1], B, rb[-1], rb[-1] / ra[-1]), flush=True)
-            print("%s: median %s %.1f req/s, %s %.1f req/s; median of round ratios %s/%s = %.3f"
-                  % (name, A, statistics.median(ra), B, statistics.median(rb), B, A,
-                     statistics.median(b / x for x, b in zip(ra, rb))), flush=True)
+                for rates, cpus, kind in ((ra, ca, A), (rb, cb, B)):
+                    rps, cpu = loadgen(port, kinds[kind], a.seconds, a.connections)
+                    rates.append(rps)
+                    cpus.append(cpu)
+                print("  round %2d: %-12s %6.1f req/s %6.2f CPU ms/req   %-12s %6.1f req/s "
+                      "%6.2f CPU ms/req   ratio %.3f" % (r + 1, A, ra[-1], ca[-1], B, rb[-1], cb[-1],
+                                                       rb[-1] / ra[-1]), flush=True)
+            med = statistics.median
+            print("%s: median %s %.1f req/s (%.2f CPU ms/req), %s %.1f req/s (%.2f CPU ms/req);\n"
+                  "  median of round ratios %s/%s: throughput %.3f, CPU per request %.3f" % (
+                      name, A, med(ra), med(ca), B, med(rb), med(cb), B, A,
+                      med(b / x for x, b in zip(ra, rb)), med(b / x for x, b in zip(ca, cb))),
+                  flush=True)
     finally:
         srv.terminate()
         srv.wait(60)

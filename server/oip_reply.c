@@ -41,6 +41,26 @@ static int by_value(const void *a, const void *b) {
     return x->i - y->i;
 }
 
+/* The K best of row[0..n) into r[0..K), best first: insertion into a sorted K-list for a
+ * small K (most values fail the first comparison), a full sort beyond. */
+static void top_k(const float *row, int n, int K, ranked *r) {
+    if (K > 64) {
+        for (int c = 0; c < n; c++) r[c] = (ranked){row, c};
+        qsort(r, (size_t)n, sizeof *r, by_value);
+        return;
+    }
+    int have = 0;
+    for (int c = 0; c < n; c++) {
+        if (have == K && !(row[c] > row[r[K - 1].i])) continue; /* ties keep the lower index */
+        int k = have < K ? have++ : K - 1;
+        while (k > 0 && row[c] > row[r[k - 1].i]) {
+            r[k] = r[k - 1];
+            k--;
+        }
+        r[k] = (ranked){row, c};
+    }
+}
+
 /* One output tensor: JSON "data", or appended to bin with its binary_data_size. */
 static json_t *output_json(const sn_oip_request *q, int k, const float *values, int classes,
                            const sn_labels *labels, bin_buf *bin) {
@@ -63,8 +83,7 @@ static json_t *output_json(const sn_oip_request *q, int k, const float *values, 
                     bad = json_array_append_new(data, json_real((double)row[c]));
             continue;
         }
-        for (int c = 0; c < classes; c++) r[c] = (ranked){row, c};
-        qsort(r, (size_t)classes, sizeof *r, by_value);
+        top_k(row, classes, K, r);
         for (int t = 0; t < K && !bad; t++) {
             int c = r[t].i;
             char s[512];

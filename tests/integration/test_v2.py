@@ -280,6 +280,13 @@ def t_binary_equals_json(S):
         value, index, label = item.split(":", 2)
         assert int(index) == best[rank][0] and abs(float(value) - best[rank][1]) < 1e-6
         assert label
+    # K of 64 or less is selected by insertion, more by a full sort: both as Python sorts
+    for k in (64, 65, 1000):
+        header = {"inputs": [image_input([img], False)[0]],
+                  "outputs": [{"name": "logits", "parameters": {"classification": k}}]}
+        _, v = ok_infer(infer(S, header))
+        want = sorted(range(1000), key=lambda c: (-f32(logits[c]), c))[:k]
+        assert [int(e.split(":")[1]) for e in v["logits"]] == want, k
     # per-output binary_data mixes JSON and binary in one response
     inp, blobs = image_input([img])
     header = {"inputs": [inp], "outputs": [
