@@ -20,6 +20,7 @@ WORKDIR /src
 # Only what the binaries are built from, so edits elsewhere keep this layer cached.
 COPY Makefile ./
 COPY engine engine
+COPY common common
 COPY server server
 COPY tools tools
 COPY config config

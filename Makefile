@@ -6,6 +6,8 @@
 #   make bench      engine benchmark table
 #   make loadtest   latency vs group count (results/latency-vs-groups.csv + PNG plots)
 #   make soak       1.5x saturation for SOAK_SECONDS (600): RSS flat, only 200/503
+#   make scale-test 3 replicas behind HAProxy: rolling restart, kill, 3->4->3 under load
+#   make scale-bench  what replicas add up to (1x2 workers vs 2x1 behind HAProxy)
 #   make SANITIZE=1 ...   ASan+UBSan build (separate build dir)
 #   make test-tsan  the threaded suites under ThreadSanitizer (clang)
 
@@ -67,7 +69,7 @@ ifneq ($(LOADGEN_SRC),)
 endif
 
 .PHONY: all deps run test test-unit test-integration test-loadgen test-tsan bench loadtest clean \
-        format models check-deps soak
+        format models check-deps soak test-deploy scale-test scale-bench
 all: $(BUILD)/layers.ok $(BINS)
 
 # Fails the build when an include crosses a layer the wrong way (see tools/check-layers.sh).
@@ -119,11 +121,15 @@ $(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(TOOLS_OBJ) $(BUILD)/obj/server/mul
 
 # ---- set-up -------------------------------------------------------------------------
 DEB_PKGS := build-essential pkg-config libjpeg62-turbo-dev libpng-dev libjansson-dev \
-            libmicrohttpd-dev libcriterion-dev curl python3 clang wrk gnuplot-nox prometheus
+            libmicrohttpd-dev libcriterion-dev curl python3 clang wrk gnuplot-nox prometheus \
+            haproxy
+# node and npm (tests/deploy) come from Debian only when the machine has none of its own.
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEB_PKGS)
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEB_PKGS) && \
+	  { command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	      --no-install-recommends nodejs npm; }
 
 # Installs the packages only when a header or tool is missing.
 check-deps:
@@ -134,6 +140,7 @@ check-deps:
 	  command -v pkg-config >/dev/null || missing=1; \
 	  command -v wrk >/dev/null && command -v gnuplot >/dev/null || missing=1; \
 	  command -v promtool >/dev/null || missing=1; \
+	  command -v haproxy >/dev/null && command -v npm >/dev/null || missing=1; \
 	  if [ $$missing = 1 ]; then echo "make: installing missing build dependencies (apt-get)"; \
 	    $(MAKE) --no-print-directory deps; fi
 
@@ -160,6 +167,7 @@ test: check-deps
 	@$(MAKE) --no-print-directory test-unit
 	@if [ -x tests/integration/run.sh ]; then $(MAKE) --no-print-directory test-integration; fi
 	@$(MAKE) --no-print-directory test-loadgen
+	@$(MAKE) --no-print-directory test-deploy
 
 test-unit: $(BUILD)/test-unit $(BUILD)/shufflenet
 	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) tests/unit/run.sh $(BUILD)/test-unit --jobs 2
@@ -168,6 +176,20 @@ test-unit: $(BUILD)/test-unit $(BUILD)/shufflenet
 test-integration: all
 	@tests/integration/oip-deps.sh
 	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) tests/integration/run.sh
+
+# deploy/ validated offline: kustomize renders, Kubernetes and CRD schemas (npm
+# kubernetes-models, installed into .cache/), probes against the real server, haproxy -c.
+test-deploy: $(BUILD)/shufflenet-server
+	SN_BUILD=$(BUILD) tests/deploy/run.sh
+
+# Replicas behind HAProxy on loopback under an open-loop load (tests/scale/scale_test.py);
+# about 70 s. scale-bench: capacity of 1 replica x 2 workers vs 2 x 1 behind HAProxy.
+scale-test: check-deps
+	@$(MAKE) --no-print-directory all
+	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) python3 tests/scale/scale_test.py
+scale-bench: check-deps
+	@$(MAKE) --no-print-directory all
+	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) python3 tests/scale/scale_test.py --capacity
 
 # The load generator against a stub server (and wrk); about 40 s.
 $(BUILD)/loadgen-stub: tests/loadgen/stub_server.c

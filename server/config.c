@@ -44,6 +44,10 @@ static const keydef keys[] = {
      "deadline of a queued request; past it the answer is 504 (default 10000)"},
     {"drain_timeout_ms", K_INT, OFF(drain_timeout_ms), 0, 3600000, NULL,
      "on SIGTERM/SIGINT, wait this long for admitted requests (default 30000)"},
+    {"shutdown_delay_ms", K_INT, OFF(shutdown_delay_ms), 0, 3600000, NULL,
+     "on SIGTERM, keep serving this long before the drain while /readyz answers 503 and "
+     "every reply says Connection: close, so load balancers take this replica out first; "
+     "SIGINT or a second signal skips it (default 5000)"},
     {"connection_timeout_s", K_INT, OFF(connection_timeout_s), 1, 3600, NULL,
      "close a connection idle (nothing received or sent) this long (default 30)"},
     {"header_timeout_s", K_INT, OFF(header_timeout_s), 1, 3600, NULL,
@@ -82,6 +86,7 @@ static void defaults(sn_config *c) {
     c->queue_size = 64;
     c->request_timeout_ms = 10000;
     c->drain_timeout_ms = 30000;
+    c->shutdown_delay_ms = 5000;
     c->connection_timeout_s = 30;
     c->header_timeout_s = 10;
     c->max_connections = 1024;

@@ -31,6 +31,7 @@ typedef struct {
     int queue_size;
     int request_timeout_ms;
     int drain_timeout_ms;
+    int shutdown_delay_ms;    /* SIGTERM: unready but serving this long before the drain */
     int connection_timeout_s; /* idle connection closed after this long */
     int header_timeout_s;     /* a new connection must send its headers within this */
     int max_connections;      /* open connections at most */

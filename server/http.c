@@ -32,6 +32,7 @@ struct sn_http {
     sn_http_opts o;
     struct MHD_Daemon *d;
     sn_guard *guard;
+    atomic_int unready; /* shutting down: not ready, replies close, still serving */
     atomic_int draining;
     atomic_int inflight;
     atomic_int admitted[SN_MAX_MODELS]; /* inference requests past admission, per model */
@@ -61,7 +62,7 @@ static enum MHD_Result reply(sn_req *r, int status, char *body, size_t len, cons
     if (allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     for (; hdrs && hdrs[0] && hdrs[1]; hdrs += 2) MHD_add_response_header(resp, hdrs[0], hdrs[1]);
     if (status == 503) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    if (atomic_load(&H(r)->draining))
+    if (atomic_load(&H(r)->unready))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = status;
     r->bytes = len;
@@ -166,7 +167,7 @@ int sn_req_find_model(const sn_http_opts *o, const char *name, size_t n) {
 }
 
 int sn_req_draining(sn_req *r) {
-    return atomic_load(&H(r)->draining);
+    return atomic_load(&H(r)->unready);
 }
 
 int sn_req_fd(sn_req *r) {
@@ -280,8 +281,8 @@ static enum MHD_Result get_health(sn_req *r) {
 }
 
 static enum MHD_Result get_ready(sn_req *r) {
-    if (atomic_load(&H(r)->draining))
-        return sn_reply_error(r, 503, "shutting_down", "the server is draining");
+    if (atomic_load(&H(r)->unready))
+        return sn_reply_error(r, 503, "shutting_down", "the server is shutting down");
     if (r->o->nmodels == 0) return sn_reply_error(r, 503, "not_ready", "no model is loaded");
     return sn_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
 }
@@ -553,7 +554,12 @@ sn_http *sn_http_start(const sn_http_opts *o, char *err, size_t errlen) {
     return h;
 }
 
+void sn_http_unready(sn_http *h) {
+    atomic_store(&h->unready, 1);
+}
+
 void sn_http_drain(sn_http *h) {
+    atomic_store(&h->unready, 1);
     atomic_store(&h->draining, 1);
     MHD_socket fd = MHD_quiesce_daemon(h->d);
     if (fd != MHD_INVALID_SOCKET) close(fd);

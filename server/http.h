@@ -23,6 +23,9 @@ typedef struct {
 
 /* Start listening; returns NULL with err filled on failure. */
 sn_http *sn_http_start(const sn_http_opts *o, char *err, size_t errlen);
+/* Stop being ready (SIGTERM's shutdown delay): /readyz answers 503 and every reply says
+ * Connection: close, while requests are still accepted and served. */
+void sn_http_unready(sn_http *h);
 /* Begin draining: /readyz answers 503, new connections are refused, new requests on open
  * connections get 503. */
 void sn_http_drain(sn_http *h);

@@ -1,6 +1,9 @@
 /* main.c - shufflenet-server: read the configuration, load the models and labels, start
- * the worker pool and the HTTP daemon, then wait for SIGTERM/SIGINT and drain: /readyz turns
- * 503, the listening socket closes, admitted requests finish, exit 0. */
+ * the worker pool and the HTTP daemon, then wait for SIGTERM/SIGINT and shut down: on SIGTERM
+ * /readyz turns 503 at once while requests are still served (each reply saying Connection:
+ * close) for shutdown_delay_ms, so a load balancer takes this replica out first; then (at
+ * once on SIGINT or a second signal) the drain: the listening socket closes, admitted
+ * requests finish, exit 0. */
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
@@ -109,8 +112,34 @@ int main(int argc, char **argv) {
     int sig;
     while (sigwait(&sigs, &sig) != 0) {
     }
-    fprintf(stderr, "shufflenet-server: %s: draining (up to %d ms)\n",
-            sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.drain_timeout_ms);
+    const char *signame = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+    if (sig == SIGTERM && cfg.shutdown_delay_ms > 0) {
+        /* not ready, still serving: the balancer's health checks (or Kubernetes' endpoint
+         * removal) see it before anything is refused */
+        sn_http_unready(h);
+        fprintf(stderr,
+                "shufflenet-server: SIGTERM: not ready; serving %d ms more before the drain\n",
+                cfg.shutdown_delay_ms);
+        struct timespec end, now;
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        end.tv_sec += cfg.shutdown_delay_ms / 1000;
+        end.tv_nsec += (long)(cfg.shutdown_delay_ms % 1000) * 1000000L;
+        if (end.tv_nsec >= 1000000000L) end.tv_sec++, end.tv_nsec -= 1000000000L;
+        for (;;) { /* until the delay is over or a second signal ends it early */
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            struct timespec left = {end.tv_sec - now.tv_sec, end.tv_nsec - now.tv_nsec};
+            if (left.tv_nsec < 0) left.tv_sec--, left.tv_nsec += 1000000000L;
+            if (left.tv_sec < 0) break;
+            int got = sigtimedwait(&sigs, NULL, &left);
+            if (got >= 0) {
+                fprintf(stderr, "shufflenet-server: second signal: the delay is cut short\n");
+                break;
+            }
+            if (errno != EINTR) break; /* EAGAIN: the delay is over */
+        }
+    }
+    fprintf(stderr, "shufflenet-server: %s: draining (up to %d ms)\n", signame,
+            cfg.drain_timeout_ms);
     sn_http_drain(h);
     struct timespec t0, now, nap = {0, 5000000};
     clock_gettime(CLOCK_MONOTONIC, &t0);

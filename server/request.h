@@ -81,7 +81,8 @@ int sn_req_query(sn_req *r, const char *key, const char **v, size_t *n);
 const char *sn_req_header(sn_req *r, const char *name);
 /* Index of the model called name (n bytes), or -1. */
 int sn_req_find_model(const sn_http_opts *o, const char *name, size_t n);
-/* 1 while the server drains (it answers 503 to new work). */
+/* 1 once the server is shutting down (SIGTERM: the shutdown delay, then the drain): it is
+ * no longer ready, as /readyz says. */
 int sn_req_draining(sn_req *r);
 /* The client's socket (for the workers' disconnect check), or -1. */
 int sn_req_fd(sn_req *r);

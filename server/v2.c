@@ -71,7 +71,7 @@ static enum MHD_Result live(sn_req *r) {
 
 /* Why the server or a model cannot take inference requests now, or NULL. */
 static const char *not_ready(sn_req *r) {
-    if (sn_req_draining(r)) return "the server is draining";
+    if (sn_req_draining(r)) return "the server is shutting down";
     if (r->o->nmodels == 0) return "no model is loaded";
     return NULL;
 }

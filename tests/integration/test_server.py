@@ -705,7 +705,7 @@ TESTS = [t_models_and_probes, t_every_shared_image_raw_and_multipart, t_expected
 
 def run_one(name, fn, detail=""):
     """Runs one test case and prints PASS/SKIP/FAIL; returns (passed, failed, skipped) as
-    0/1 counts. Shared by the three integration scripts."""
+    0/1 counts. Shared by the integration scripts."""
     t0 = time.time()
     try:
         fn()
@@ -718,6 +718,20 @@ def run_one(name, fn, detail=""):
         print("FAIL %s%s" % (name, detail), flush=True)
         traceback.print_exc()
         return 0, 1, 0
+
+
+def run_standalone(label, tests):
+    """main() of a script whose tests start their own servers: runs the tests named on the
+    command line (all by default), prints the closing line, returns the exit status."""
+    only = sys.argv[1:]
+    passed = failed = skipped = 0
+    for t in tests:
+        if only and t.__name__ not in only:
+            continue
+        r = run_one(t.__name__, lambda: t(None))
+        passed, failed, skipped = passed + r[0], failed + r[1], skipped + r[2]
+    print("%s: %d passed, %d failed, %d skipped" % (label, passed, failed, skipped))
+    return 1 if failed else 0
 
 
 def run_suite(S, cases, title=""):

@@ -15,7 +15,7 @@ import statistics
 import sys
 import time
 
-from test_server import BUILD, G3, SLOW, Server, Skip, make_png, metric, run_one
+from test_server import BUILD, G3, SLOW, Server, Skip, make_png, metric, run_standalone
 
 SANITIZED = "asan" in BUILD or "tsan" in BUILD
 
@@ -258,15 +258,7 @@ TESTS = [t_slowloris, t_header_deadline, t_disconnect_mid_upload]
 
 
 def main():
-    only = sys.argv[1:]
-    passed = failed = skipped = 0
-    for t in TESTS:
-        if only and t.__name__ not in only:
-            continue
-        r = run_one(t.__name__, lambda: t(None))
-        passed, failed, skipped = passed + r[0], failed + r[1], skipped + r[2]
-    print("slow clients: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-    return 1 if failed else 0
+    return run_standalone("slow clients", TESTS)
 
 
 if __name__ == "__main__":

@@ -436,7 +436,7 @@ def t_v2_and_classify_share_batches(_S):
 
 
 def t_draining_not_ready(_S):
-    """While draining /v2/health/ready answers 503: a request held in the worker (it waits
+    """While shutting down /v2/health/ready answers 503: a request held in the worker (it waits
     seconds for a batch partner) keeps the server draining while the probe comes in on a
     connection opened before the SIGTERM."""
     import signal
@@ -455,7 +455,27 @@ def t_draining_not_ready(_S):
         assert S2.stop() == 0
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 503"), reply
-    assert json.loads(body) == {"ready": False, "error": "the server is draining"}, body
+    assert json.loads(body) == {"ready": False, "error": "the server is shutting down"}, body
+
+
+def t_shutdown_delay_not_ready(_S):
+    """During the shutdown delay after SIGTERM the server still serves, but the v2 ready
+    probes say 503 (as /readyz) while live stays 200."""
+    import signal
+    S2 = Server("--model", "g3=" + G3, "--workers", "1",
+                env={"SHUFFLENET_SHUTDOWN_DELAY_MS": str(int(5000 * SLOW))})
+    try:
+        S2.p.send_signal(signal.SIGTERM)
+        time.sleep(0.3 * SLOW)
+        st, _, j, _ = v2(S2, "GET", "/v2/health/ready")
+        assert st == 503 and j == {"ready": False, "error": "the server is shutting down"}, j
+        st, _, j, _ = v2(S2, "GET", "/v2/models/g3/ready")
+        assert st == 503 and j["ready"] is False and j["name"] == "g3", j
+        assert v2(S2, "GET", "/v2/health/live")[0] == 200
+        inp, blobs = image_input([sample()])
+        assert infer(S2, {"inputs": [inp]}, blobs)[0] == 200  # still serving
+    finally:
+        assert S2.stop() == 0
 
 
 def t_client_script(S):
@@ -480,7 +500,7 @@ def t_client_script(S):
 TESTS = [t_schema_validator_can_fail, t_server_metadata_and_health, t_model_metadata_and_versions,
          t_binary_equals_json, t_same_as_classify_bytes_and_fp32, t_batch_of_n,
          t_errors_are_v2_shaped, t_client_script, t_overload_503_and_timeout_504,
-         t_v2_and_classify_share_batches, t_draining_not_ready]
+         t_v2_and_classify_share_batches, t_draining_not_ready, t_shutdown_delay_not_ready]
 
 
 def start_schema():
