@@ -8,6 +8,13 @@
 # checkpoint converted at build time), else synthetic weights with a loud warning.
 # Arguments after the image name go to the server (e.g. --model g3=/models/g3.safetensors);
 # a first argument that is not an option runs that command instead (e.g. shufflenet info).
+#
+# Multi-arch: nothing here is x86-specific. The build stage compiles for the platform it runs
+# on, and the Makefile picks the kernels from the compiler's target (AVX2/AVX-512 on x86-64,
+# NEON on arm64; the engine chooses among them at run time). So
+#   docker buildx build --platform linux/amd64,linux/arm64 -t REGISTRY/shufflenet-serve --push .
+# builds both (arm64 under QEMU, or on an arm64 builder node); `make docker-arm64` builds and
+# runs the arm64 image here without buildx (docker/arm64.sh).
 
 # ---- build ---------------------------------------------------------------------------
 FROM debian:bookworm AS build

@@ -36,13 +36,21 @@ else
 endif
 CFLAGS  := $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 
-# ISA-specific kernel files get their own flags; everything else is baseline x86-64.
+# ISA-specific kernel files get their own flags; everything else is the baseline of the target
+# (x86-64, or ARMv8-A where NEON is baseline). The kernel files of the other architecture are
+# left out of the build.
 AVX2_FLAGS   := -mavx2 -mfma
 AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2
+TARGET_ARCH_ := $(shell $(CC) -dumpmachine 2>/dev/null)
+ifneq ($(filter aarch64% arm64%,$(TARGET_ARCH_)),)
+  ARCH_SKIP := engine/kernels_avx2.c engine/kernels_avx512.c
+else
+  ARCH_SKIP := engine/kernels_neon.c
+endif
 
 # The layers (docs/DESIGN.md, "The layers"): engine -> nothing; common -> engine;
 # server, tools, bench -> engine + common. tools/check-layers.sh enforces it on every build.
-ENGINE_SRC := $(wildcard engine/*.c)
+ENGINE_SRC := $(filter-out $(ARCH_SKIP),$(wildcard engine/*.c))
 COMMON_SRC := $(wildcard common/*.c)
 SERVER_SRC := $(wildcard server/*.c)
 TOOLS_SRC  := $(filter-out tools/shufflenet.c,$(wildcard tools/*.c))
@@ -88,9 +96,11 @@ $(BUILD)/obj/engine/kernels_avx2.o: engine/kernels_avx2.c
 $(BUILD)/obj/engine/kernels_avx512.o: engine/kernels_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AVX512_FLAGS) -c $< -o $@
+ifeq ($(ARCH_SKIP),engine/kernels_neon.c)
 $(BUILD)/obj/tools/fmapeak.o: tools/fmapeak.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AVX2_FLAGS) -c $< -o $@
+endif
 
 # Preprocessing is plain C loops that GCC vectorises only at -O3 (0.63 -> 0.45 ms per
 # 640x480 image); the result is bit-identical.
@@ -254,13 +264,57 @@ fuzz-long:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=1
 	tests/fuzz/long.sh $(FUZZ_CPU_SECONDS)
 
+# ---- ARM64 (NEON) cross-build, tests under qemu-user ------------------------------------
+# test-arm64: cross-compiles the engine (NEON kernels) and the engine suites (kernels vs scalar
+# on odd shapes, networks vs scalar, megvii reference logits, engine vs a naive reference, no
+# allocation) with Debian's aarch64 cross gcc against tests/lite (a small stand-in for
+# Criterion), and runs them under qemu-aarch64. arm64-deps installs what it needs: the cross
+# compiler, qemu-user and jansson for arm64 (Debian multiarch).
+ARM64_CC    ?= aarch64-linux-gnu-gcc
+ARM64_BUILD := build/arm64
+ARM64_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -MMD -MP -I. -Itests/lite
+ARM64_SRC := $(filter-out engine/kernels_avx2.c engine/kernels_avx512.c,$(wildcard engine/*.c)) \
+             tools/convert.c tools/pickle.c tools/pickle_vm.c tools/zip.c tools/npy.c \
+             tests/lite/runner.c \
+             tests/unit/test_kernels.c tests/unit/test_engine.c tests/unit/test_noalloc.c
+ARM64_OBJ := $(patsubst %.c,$(ARM64_BUILD)/obj/%.o,$(ARM64_SRC))
+ARM64_PKGS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libjansson-dev:arm64
+
+.PHONY: arm64-deps test-arm64
+arm64-deps:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  if ! command -v $(ARM64_CC) >/dev/null || ! command -v qemu-aarch64 >/dev/null || \
+	     [ ! -f /usr/lib/aarch64-linux-gnu/libjansson.a ]; then \
+	    echo "make: installing the arm64 cross toolchain, qemu-user and jansson:arm64 (apt-get)"; \
+	    $$SUDO dpkg --add-architecture arm64 && $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	      $(ARM64_PKGS); fi
+
+$(ARM64_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(ARM64_CC) $(ARM64_CFLAGS) -c $< -o $@
+
+# jansson is linked statically, libc dynamically: the cross toolchain's, which qemu finds with -L
+# (LD_LIBRARY_PATH=/lib, under that prefix, keeps ld.so off a multiarch libc6:arm64 in
+# /lib/aarch64-linux-gnu, which may be another build of glibc than the loader).
+$(ARM64_BUILD)/test-engine: $(ARM64_OBJ)
+	$(ARM64_CC) -o $@ $^ /usr/lib/aarch64-linux-gnu/libjansson.a -lm -lpthread
+
+test-arm64: arm64-deps
+	@$(MAKE) --no-print-directory $(ARM64_BUILD)/test-engine $(BUILD)/shufflenet
+	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) qemu-aarch64 -L /usr/aarch64-linux-gnu \
+	  -E LD_LIBRARY_PATH=/lib $(ARM64_BUILD)/test-engine
+
 # ---- docker (docker/README-docker.md) ---------------------------------------------------
 # docker: build the image (with no daemon here, a private one; saved to build/*.tar).
 # docker-test: build, run and check it, then the compose stack; tears everything down.
-.PHONY: docker docker-test
+# docker-arm64: the same image for linux/arm64 through QEMU, and its CLI run (docker/arm64.sh).
+.PHONY: docker docker-test docker-arm64
 docker:
 	docker/build.sh
+docker-arm64:
+	docker/arm64.sh
 docker-test:
 	SN_SHARED=$(SHARED) docker/test.sh
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(ARM64_BUILD)/obj -name '*.d' 2>/dev/null)

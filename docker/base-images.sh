@@ -10,6 +10,9 @@
 #
 # CACHE_DIR (default build/docker-cache) keeps the debootstrap tarball between runs.
 # Images already present in the daemon are kept as they are. SN_NO_PROMETHEUS=1: only Debian.
+# SN_DOCKER_ARCH=arm64 (a Debian architecture other than the host's): the Debian images are
+# made for that architecture (debootstrap runs its second stage through binfmt/qemu) and
+# imported as linux/ARCH; use a daemon of their own, since the tags are the same.
 set -eu
 PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
@@ -29,7 +32,9 @@ mirror() {
     echo "${m:-http://deb.debian.org/debian}"
 }
 
-rootfs_tar="$cache/$suite-minbase.tar"
+arch=${SN_DOCKER_ARCH:-}
+[ "$arch" != "$(dpkg --print-architecture 2>/dev/null)" ] || arch=
+rootfs_tar="$cache/$suite-minbase${arch:+-$arch}.tar"
 if ! have_image debian:$suite-slim; then
     if [ ! -s "$rootfs_tar" ]; then
         command -v debootstrap >/dev/null || {
@@ -38,8 +43,9 @@ if ! have_image debian:$suite-slim; then
         }
         root=$(mktemp -d "$cache/rootfs.XXXXXX")
         trap 'rm -rf "$root"' EXIT
-        echo "base-images: debootstrap $suite from $(mirror)"
-        debootstrap --variant=minbase "$suite" "$root" "$(mirror)" >"$cache/debootstrap.log" 2>&1 || {
+        echo "base-images: debootstrap $suite${arch:+ ($arch)} from $(mirror)"
+        debootstrap --variant=minbase ${arch:+--arch="$arch"} "$suite" "$root" "$(mirror)" \
+            >"$cache/debootstrap.log" 2>&1 || {
             tail -20 "$cache/debootstrap.log" >&2
             exit 1
         }
@@ -84,8 +90,9 @@ EOF
         rm -rf "$root"
         trap - EXIT
     fi
-    echo "base-images: docker import debian:$suite-slim"
-    docker import --change 'CMD ["bash"]' "$rootfs_tar" debian:$suite-slim >/dev/null
+    echo "base-images: docker import debian:$suite-slim${arch:+ (linux/$arch)}"
+    docker import ${arch:+--platform "linux/$arch"} --change 'CMD ["bash"]' "$rootfs_tar" \
+        debian:$suite-slim >/dev/null
 fi
 have_image debian:$suite || docker tag debian:$suite-slim debian:$suite
 

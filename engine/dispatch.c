@@ -1,5 +1,6 @@
-/* dispatch.c - picks the kernel table for this CPU once (cpuid), or the one forced by the
- * SHUFFLENET_ISA environment variable (scalar|avx2|avx512). */
+/* dispatch.c - what this CPU is: the kernel table picked once (cpuid on x86, HWCAP on ARM64),
+ * or the one forced by the SHUFFLENET_ISA environment variable (scalar|avx2|avx512|neon), and
+ * the cache sizes the engine plans its batch tiles for (sysfs, else sysconf). */
 #include "engine/kernels.h"
 #include "engine/shufflenet.h"
 
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -35,19 +37,26 @@ static int has_avx512(void) {
     int f = (b >> 16) & 1, dq = (b >> 17) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
     return f && dq && bw && vl;
 }
-#else
-static int has_avx2(void) {
-    return 0;
-}
-static int has_avx512(void) {
-    return 0;
+#endif
+
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+
+static int has_neon(void) {
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0;
 }
 #endif
 
 const sn_kernels *sn_kernels_by_name(const char *name) {
     if (!strcmp(name, "scalar")) return &sn_kernels_scalar;
+#if defined(__x86_64__) || defined(__i386__)
     if (!strcmp(name, "avx2")) return has_avx2() ? &sn_kernels_avx2 : NULL;
     if (!strcmp(name, "avx512")) return has_avx512() ? &sn_kernels_avx512 : NULL;
+#endif
+#if defined(__aarch64__)
+    if (!strcmp(name, "neon")) return has_neon() ? &sn_kernels_neon : NULL;
+#endif
     return NULL;
 }
 
@@ -65,8 +74,8 @@ static void choose(void) {
                     "best available kernels\n",
                     env);
     }
-    static const char *pref[] = {"avx512", "avx2", "scalar"};
-    for (int i = 0; !chosen && i < 3; i++) chosen = sn_kernels_by_name(pref[i]);
+    static const char *pref[] = {"avx512", "avx2", "neon", "scalar"};
+    for (int i = 0; !chosen && i < 4; i++) chosen = sn_kernels_by_name(pref[i]);
 }
 
 const sn_kernels *sn_kernels_get(void) {
@@ -81,4 +90,58 @@ void sn_kernels_force(const sn_kernels *k) {
 
 const char *sn_isa_name(void) {
     return sn_kernels_get()->name;
+}
+
+/* "512K", "1M", "32768K" -> bytes; 0 if unreadable */
+static size_t sysfs_size(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    unsigned long v = 0;
+    char unit = 0;
+    int got = fscanf(f, "%lu%c", &v, &unit);
+    fclose(f);
+    if (got < 1) return 0;
+    return v << (unit == 'K' ? 10 : unit == 'M' ? 20 : 0);
+}
+
+static int sysfs_word(const char *path, char *buf, size_t len) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int ok = fgets(buf, (int)len, f) != NULL;
+    fclose(f);
+    buf[strcspn(buf, "\n")] = 0;
+    return ok;
+}
+
+static size_t cache_from_sysfs(int level) {
+    for (int i = 0; i < 16; i++) {
+        char p[96], lv[16], type[32];
+        snprintf(p, sizeof(p), "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+        if (!sysfs_word(p, lv, sizeof(lv))) break;
+        snprintf(p, sizeof(p), "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
+        if (atoi(lv) != level || !sysfs_word(p, type, sizeof(type)) || !strcmp(type, "Instruction"))
+            continue;
+        snprintf(p, sizeof(p), "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        return sysfs_size(p);
+    }
+    return 0;
+}
+
+static size_t cache_bytes[3];
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void read_caches(void) {
+    for (int level = 1; level <= 2; level++) {
+        size_t b = cache_from_sysfs(level);
+        long sc = sysconf(level == 1 ? _SC_LEVEL1_DCACHE_SIZE : _SC_LEVEL2_CACHE_SIZE);
+        if (!b && sc > 0) b = (size_t)sc;
+        cache_bytes[level] = b ? b : level == 1 ? 32 << 10 : 256 << 10;
+    }
+    const char *kb = getenv("SHUFFLENET_L2_KB");
+    if (kb && atol(kb) > 0) cache_bytes[2] = (size_t)atol(kb) << 10;
+}
+
+size_t sn_cache_size(int level) {
+    pthread_once(&cache_once, read_caches);
+    return cache_bytes[level == 1 ? 1 : 2];
 }

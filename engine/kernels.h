@@ -74,10 +74,16 @@ typedef struct {
 extern const sn_kernels sn_kernels_scalar;
 extern const sn_kernels sn_kernels_avx2;   /* only usable when the CPU has AVX2 + FMA */
 extern const sn_kernels sn_kernels_avx512; /* only usable when the CPU has AVX-512 F/BW/VL/DQ */
-/* The table for the ISA in use (cpuid, or SHUFFLENET_ISA). */
+extern const sn_kernels sn_kernels_neon;   /* ARM64 builds only (HWCAP_ASIMD) */
+/* The table for the ISA in use (cpuid / HWCAP, or SHUFFLENET_ISA). */
 const sn_kernels *sn_kernels_get(void);
-/* A named table ("scalar", "avx2", "avx512") if this CPU and build support it, else NULL. */
+/* A named table ("scalar", "avx2", "avx512", "neon") if this CPU and build support it, else
+ * NULL. */
 const sn_kernels *sn_kernels_by_name(const char *name);
+/* Bytes of this core's level-1 data (level 1) or level-2 cache (level 2), read once from sysfs
+ * (/sys/devices/system/cpu/cpu0/cache), else from sysconf (cpuid on x86); 256 KiB for an L2 and
+ * 32 KiB for an L1 that neither reports. SHUFFLENET_L2_KB overrides the L2 (experiments). */
+size_t sn_cache_size(int level);
 /* Makes sn_kernels_get() return k from now on (models loaded afterwards are packed for it).
  * For tests and benchmarks comparing ISAs in one process; not thread-safe. */
 void sn_kernels_force(const sn_kernels *k);

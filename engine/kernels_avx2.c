@@ -6,9 +6,12 @@
 #include <immintrin.h>
 
 typedef __m256 V;
-#define VL      8
-#define MRMAX   6
-#define STEM_CB 12
+#define VL         8
+#define MRMAX      6
+#define STEM_CB    6
+#define STEM_NV    2
+#define PW_NARROW  4 /* see pw_narrow */
+#define DW_ROWSUMS 1
 
 #define vset1(x)      _mm256_set1_ps(x)
 #define vload(p)      _mm256_loadu_ps(p)
@@ -30,10 +33,10 @@ static inline V vload_n(const float *p, int lo, int hi, float fill) {
     return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
 }
 
+/* maskload reads only each lane's sign bit: shift bit j of bits up to bit 31 of lane j */
 static inline V vload_bits(const float *p, unsigned bits) {
-    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    __m256i m = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)bits), bit), bit);
-    return _mm256_maskload_ps(p, m);
+    const __m256i up = _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24);
+    return _mm256_maskload_ps(p, _mm256_sllv_epi32(_mm256_set1_epi32((int)bits), up));
 }
 
 static inline void vstore_n(float *p, V v, int n) {

@@ -9,6 +9,7 @@ typedef __m512 V;
 #define VL      16
 #define MRMAX   12
 #define STEM_CB 24
+#define STEM_NV 1
 
 #define vset1(x)      _mm512_set1_ps(x)
 #define vload(p)      _mm512_loadu_ps(p)

@@ -1,9 +1,11 @@
 /* kernels_simd.h - the SIMD kernels, written once over a small vector vocabulary and included
- * by kernels_avx2.c (8 lanes) and kernels_avx512.c (16 lanes), which define:
+ * by kernels_avx2.c (8 lanes), kernels_avx512.c (16 lanes) and kernels_neon.c (4 lanes), which
+ * define:
  *
  *   V, VL                      vector type and its number of float lanes
  *   MRMAX                      rows (output channels) of a 1x1-conv micro-tile
- *   STEM_CB                    most output channels the stem computes per pass (12 or 24)
+ *   STEM_CB, STEM_NV           the stem's register tile: up to STEM_CB output channels x
+ *                              STEM_NV vectors of columns per pass
  *   vset1(x) vload(p) vstore(p,v) vfma(a,b,c)=a*b+c vadd vmax vmul
  *   vload_n(p, lo, hi, fill)   lanes [lo,hi) from p[lane], the others = fill; lanes outside
  *                              [lo,hi) are never touched in memory
@@ -13,6 +15,8 @@
  *   vshift1(v, prev)           lanes prev[VL-1], v[0], ..., v[VL-2]
  *   vhsum(v)                   sum of the lanes
  *   SIMD_TABLE, SIMD_NAME      the table's symbol and name
+ *   optionally PW_NARROW       4: 1x1-conv tails of <= 4 columns vectorised over rows
+ *   optionally DW_ROWSUMS      1: the flat depthwise sums each kernel row in its own chain
  *   optionally HV, HVL         a half-width vector (hvset1 hvfma hvadd hvmax hvload_n(p, n)
  *                              hvstore_n(p, v, n)) for narrow 1x1-conv tails
  *
@@ -192,34 +196,110 @@ PW_TILE(6)
 #if MRMAX > 6
 PW_TILE(7)
 PW_TILE(8)
+#endif
+#if MRMAX > 8
 PW_TILE(9)
 PW_TILE(10)
 PW_TILE(11)
 PW_TILE(12)
-static const pw_tile_fn pw_full[MRMAX + 1] = {
-    NULL,      pw_full_1, pw_full_2, pw_full_3,  pw_full_4,  pw_full_5, pw_full_6,
-    pw_full_7, pw_full_8, pw_full_9, pw_full_10, pw_full_11, pw_full_12};
-static const pw_tile_fn pw_tail[MRMAX + 1] = {
-    NULL,      pw_tail_1, pw_tail_2, pw_tail_3,  pw_tail_4,  pw_tail_5, pw_tail_6,
-    pw_tail_7, pw_tail_8, pw_tail_9, pw_tail_10, pw_tail_11, pw_tail_12};
-static const pw_tile_fn pw_half[MRMAX + 1] = {
-    NULL,      pw_half_1, pw_half_2, pw_half_3,  pw_half_4,  pw_half_5, pw_half_6,
-    pw_half_7, pw_half_8, pw_half_9, pw_half_10, pw_half_11, pw_half_12};
-#ifdef HVL
-static const pw_tile_fn pw_hw[MRMAX + 1] = {NULL,     pw_hw_1,  pw_hw_2, pw_hw_3, pw_hw_4,
-                                            pw_hw_5,  pw_hw_6,  pw_hw_7, pw_hw_8, pw_hw_9,
-                                            pw_hw_10, pw_hw_11, pw_hw_12};
-static const pw_tile_fn pw_hn[MRMAX + 1] = {NULL,     pw_hn_1,  pw_hn_2, pw_hn_3, pw_hn_4,
-                                            pw_hn_5,  pw_hn_6,  pw_hn_7, pw_hn_8, pw_hn_9,
-                                            pw_hn_10, pw_hn_11, pw_hn_12};
 #endif
+/* pw_x[mr]: the tile function for a row block of mr rows */
+#define PW_TABLE(x)                                                                                \
+    static const pw_tile_fn pw_##x[MRMAX + 1] = {NULL,       pw_##x##_1, pw_##x##_2, pw_##x##_3,   \
+                                                 pw_##x##_4, pw_##x##_5, pw_##x##_6, PW_MORE(x)}
+#if MRMAX > 8
+#define PW_MORE(x) pw_##x##_7, pw_##x##_8, pw_##x##_9, pw_##x##_10, pw_##x##_11, pw_##x##_12
+#elif MRMAX > 6
+#define PW_MORE(x) pw_##x##_7, pw_##x##_8
 #else
-static const pw_tile_fn pw_full[MRMAX + 1] = {NULL,      pw_full_1, pw_full_2, pw_full_3,
-                                              pw_full_4, pw_full_5, pw_full_6};
-static const pw_tile_fn pw_tail[MRMAX + 1] = {NULL,      pw_tail_1, pw_tail_2, pw_tail_3,
-                                              pw_tail_4, pw_tail_5, pw_tail_6};
-static const pw_tile_fn pw_half[MRMAX + 1] = {NULL,      pw_half_1, pw_half_2, pw_half_3,
-                                              pw_half_4, pw_half_5, pw_half_6};
+#define PW_MORE(x)
+#endif
+PW_TABLE(full);
+PW_TABLE(tail);
+PW_TABLE(half);
+#ifdef HVL
+PW_TABLE(hw);
+PW_TABLE(hn);
+#endif
+
+#ifdef PW_NARROW
+/* The last nc <= PW_NARROW columns (a 7x7 plane leaves 1 after three 16-column panels, a 14x14
+ * one 4) on a CPU where each weight broadcast costs a load (AVX2): the vectors run over a row
+ * block's mr <= VL rows instead, so one load of the k-th weights serves every column and a
+ * column costs one broadcast and one FMA per k, where the column tile costs mr broadcasts for
+ * one mostly empty vector. rb row blocks (rows m[r] .. m[r]+mr[r]-1) run together so that
+ * rb * nc FMA chains hide the latency. Each output is bias, then one FMA per k in order, then
+ * residual and ReLU: the operations of pw_tile in the same order, so an image gets the same
+ * logits wherever its columns fall in a batch. */
+static AI void pw_narrow(const int nc, const int rb, const int *m, const int *mr,
+                         const sn_pw_args *a, size_t p) {
+    const int K = a->K;
+    const float *in = a->in + p;
+    V acc[4][PW_NARROW];
+#pragma GCC unroll 4
+    for (int r = 0; r < rb; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) acc[r][j] = vload_n(a->bias + m[r], 0, mr[r], 0.0f);
+    for (int k = 0; k < K; k++) {
+        const float *ip = in + (size_t)k * a->in_ld;
+        V x[PW_NARROW];
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) x[j] = vset1(ip[j]);
+#pragma GCC unroll 4
+        for (int r = 0; r < rb; r++) {
+            V wk = vload_n(a->w + (size_t)m[r] * K + (size_t)k * mr[r], 0, mr[r], 0.0f);
+#pragma GCC unroll 4
+            for (int j = 0; j < nc; j++) acc[r][j] = vfma(wk, x[j], acc[r][j]);
+        }
+    }
+    float t[VL];
+    for (int r = 0; r < rb; r++)
+        for (int j = 0; j < nc; j++) {
+            vstore(t, acc[r][j]);
+            for (int i = 0; i < mr[r]; i++) {
+                size_t row = (size_t)(m[r] + i);
+                float v = a->res ? t[i] + a->res[row * a->res_ld + p + j] : t[i];
+                a->out[row * a->out_ld + p + j] = a->relu && v < 0 ? 0.0f : v;
+            }
+        }
+}
+
+/* pw_narrow on columns [p, p+nc) of every row block, 4 blocks at a time for 1-2 columns, 2
+ * for 3-4 (4-8 FMA chains; more would not fit 16 registers) */
+static AI void pw_narrow_cols(const int nc, const sn_pw_args *a, size_t p, int nb, int base,
+                              int extra) {
+    const int group = nc <= 2 ? 4 : 2;
+    int m[4], mr[4];
+    for (int b = 0, m0 = 0; b < nb;) {
+        int rb = imin(group, nb - b);
+        for (int r = 0; r < rb; r++, b++) {
+            m[r] = m0;
+            mr[r] = base + (b < extra);
+            m0 += mr[r];
+        }
+        if (rb == 4)
+            pw_narrow(nc, 4, m, mr, a, p);
+        else if (rb >= 2)
+            for (int r = 0; r + 1 < rb; r += 2) pw_narrow(nc, 2, m + r, mr + r, a, p);
+        if (rb != 4 && rb & 1) pw_narrow(nc, 1, m + rb - 1, mr + rb - 1, a, p);
+    }
+}
+
+static void pw_narrow_1(const sn_pw_args *a, size_t p, int nb, int base, int extra) {
+    pw_narrow_cols(1, a, p, nb, base, extra);
+}
+static void pw_narrow_2(const sn_pw_args *a, size_t p, int nb, int base, int extra) {
+    pw_narrow_cols(2, a, p, nb, base, extra);
+}
+static void pw_narrow_3(const sn_pw_args *a, size_t p, int nb, int base, int extra) {
+    pw_narrow_cols(3, a, p, nb, base, extra);
+}
+static void pw_narrow_4(const sn_pw_args *a, size_t p, int nb, int base, int extra) {
+    pw_narrow_cols(4, a, p, nb, base, extra);
+}
+static void (*const pw_narrows[PW_NARROW + 1])(const sn_pw_args *, size_t, int, int, int) = {
+    NULL, pw_narrow_1, pw_narrow_2, pw_narrow_3, pw_narrow_4};
+_Static_assert(PW_NARROW == 4 && MRMAX <= VL, "pw_narrow: 1..4 columns, one vector of rows");
 #endif
 
 static void pw(const sn_pw_args *a) {
@@ -227,6 +307,12 @@ static void pw(const sn_pw_args *a) {
     size_t P = a->P, ld = a->out_ld;
     for (size_t p = 0; p < P; p += NR) {
         int nc = P - p < NR ? (int)(P - p) : NR;
+#ifdef PW_NARROW
+        if (nc <= PW_NARROW) {
+            pw_narrows[nc](a, p, nb, base, extra);
+            continue;
+        }
+#endif
         const pw_tile_fn *fn = nc == NR ? pw_full : nc > VL ? pw_tail : pw_half;
 #ifdef HVL
         if (nc < NR) fn = nc > VL + HVL ? pw_tail : nc > VL ? pw_hw : nc > HVL ? pw_half : pw_hn;
@@ -313,10 +399,22 @@ static void dw_s1_flat(const sn_dw_args *a) {
             float *dst = a->out + (size_t)oc * a->out_ld + (size_t)i * HW;
             for (int ch = 0; ch < nch; ch++) {
                 const float *p = src + ch * VL;
+#ifdef DW_ROWSUMS
+                /* one FMA chain per kernel row, summed at the end: 3 + 2 deep instead of 9 */
+                V acc = bias, r1 = vset1(0.0f), r2 = vset1(0.0f);
+#pragma GCC unroll 3
+                for (int t = 0; t < 3; t++) {
+                    acc = vfma(k[t], vload_bits(p - W + t - 1, mk[ch][t]), acc);
+                    r1 = vfma(k[t + 3], vload_bits(p + t - 1, mk[ch][t + 3]), r1);
+                    r2 = vfma(k[t + 6], vload_bits(p + W + t - 1, mk[ch][t + 6]), r2);
+                }
+                acc = vadd(acc, vadd(r1, r2));
+#else
                 V acc = bias;
 #pragma GCC unroll 9
                 for (int t = 0; t < 9; t++)
                     acc = vfma(k[t], vload_bits(p + (t / 3 - 1) * W + t % 3 - 1, mk[ch][t]), acc);
+#endif
                 if (ch * VL + VL <= HW)
                     vstore(dst + ch * VL, acc);
                 else
@@ -404,26 +502,40 @@ static void avgpool_s2(const float *in, size_t in_ld, float *out, size_t out_ld,
 /* ---- stem: 3x3 stride 2 conv, 3 -> C channels, + bias + ReLU, fused with the maxpool -----
  * Per conv row: the 27 taps (input channel, dy, dx) of every output column are gathered once
  * into tap rows T[t] (stride-2 deinterleave), then each block of cb <= STEM_CB channels runs
- * VL columns at a time with cb accumulators in registers: 27 loads feed 27*cb FMAs. The ReLU
+ * STEM_NV*VL columns at a time with cb*STEM_NV accumulators in registers: per tap, STEM_NV
+ * loads and cb weight broadcasts feed cb*STEM_NV FMAs. The ReLU
  * row goes to srow; the maxpool follows as in the scalar twin (horizontal max of the row,
  * vertical max over three rows kept in cur/prev). */
 
 static AI void stem_blk(const int cb, int Ho, const float *T, size_t tld, const float *wl,
                         const float *bl, float *srow, size_t sld) {
     V zero = vset1(0.0f);
-    for (int x0 = 0; x0 < Ho; x0 += VL) {
-        V acc[STEM_CB];
+    /* rows are padded to 16 floats (SN_STEM_PAD), so the last block of columns stays inside */
+    for (int x0 = 0; x0 < Ho; x0 += STEM_NV * VL) {
+        V acc[STEM_NV][STEM_CB];
 #pragma GCC unroll 24
-        for (int j = 0; j < cb; j++) acc[j] = vset1(bl[j]);
+        for (int j = 0; j < cb; j++)
+#pragma GCC unroll 2
+            for (int v = 0; v < STEM_NV; v++) acc[v][j] = vset1(bl[j]);
         for (int t = 0; t < 27; t++) {
-            V a = vload(T + t * tld + x0);
+            V a[STEM_NV];
+#pragma GCC unroll 2
+            for (int v = 0; v < STEM_NV; v++) a[v] = vload(T + t * tld + x0 + v * VL);
 #pragma GCC unroll 24
-            for (int j = 0; j < cb; j++) acc[j] = vfma(vset1(wl[t * cb + j]), a, acc[j]);
+            for (int j = 0; j < cb; j++) {
+                V w = vset1(wl[t * cb + j]);
+#pragma GCC unroll 2
+                for (int v = 0; v < STEM_NV; v++) acc[v][j] = vfma(w, a[v], acc[v][j]);
+            }
         }
 #pragma GCC unroll 24
-        for (int j = 0; j < cb; j++) vstore(srow + j * sld + x0, vmax(acc[j], zero));
+        for (int j = 0; j < cb; j++)
+#pragma GCC unroll 2
+            for (int v = 0; v < STEM_NV; v++)
+                vstore(srow + j * sld + x0 + v * VL, vmax(acc[v][j], zero));
     }
 }
+_Static_assert(16 % (STEM_NV * VL) == 0, "stem rows are padded to 16 floats");
 
 typedef void (*stem_blk_fn)(int Ho, const float *T, size_t tld, const float *wl, const float *bl,
                             float *srow, size_t sld);
@@ -438,12 +550,14 @@ STEM_BLK(3)
 STEM_BLK(4)
 STEM_BLK(5)
 STEM_BLK(6)
+#if STEM_CB > 6
 STEM_BLK(7)
 STEM_BLK(8)
 STEM_BLK(9)
 STEM_BLK(10)
 STEM_BLK(11)
 STEM_BLK(12)
+#endif
 #if STEM_CB > 12
 STEM_BLK(13)
 STEM_BLK(14)
@@ -457,16 +571,17 @@ STEM_BLK(21)
 STEM_BLK(22)
 STEM_BLK(23)
 STEM_BLK(24)
+#endif
 static const stem_blk_fn stem_blks[STEM_CB + 1] = {
     NULL,        stem_blk_1,  stem_blk_2,  stem_blk_3,  stem_blk_4,  stem_blk_5,  stem_blk_6,
-    stem_blk_7,  stem_blk_8,  stem_blk_9,  stem_blk_10, stem_blk_11, stem_blk_12, stem_blk_13,
-    stem_blk_14, stem_blk_15, stem_blk_16, stem_blk_17, stem_blk_18, stem_blk_19, stem_blk_20,
-    stem_blk_21, stem_blk_22, stem_blk_23, stem_blk_24};
-#else
-static const stem_blk_fn stem_blks[STEM_CB + 1] = {
-    NULL,       stem_blk_1, stem_blk_2, stem_blk_3,  stem_blk_4,  stem_blk_5, stem_blk_6,
-    stem_blk_7, stem_blk_8, stem_blk_9, stem_blk_10, stem_blk_11, stem_blk_12};
+#if STEM_CB > 6
+    stem_blk_7,  stem_blk_8,  stem_blk_9,  stem_blk_10, stem_blk_11, stem_blk_12,
 #endif
+#if STEM_CB > 12
+    stem_blk_13, stem_blk_14, stem_blk_15, stem_blk_16, stem_blk_17, stem_blk_18, stem_blk_19,
+    stem_blk_20, stem_blk_21, stem_blk_22, stem_blk_23, stem_blk_24,
+#endif
+};
 
 static void stem_pool(const float *in, int n, int S, const float *w, const float *bias, int C,
                       float *out, size_t out_ld, int Ho, int Po, float *scratch) {

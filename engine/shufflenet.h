@@ -127,8 +127,8 @@ int sn_engine_run(sn_engine *e, const float *input, int n, float *logits);
 int sn_engine_run_ptrs(sn_engine *e, const float *const *inputs, int n, float *logits);
 void sn_engine_free(sn_engine *e);
 
-/* Kernel set in use ("scalar", "avx2", "avx512"); chosen from cpuid at first use,
- * SHUFFLENET_ISA=scalar|avx2|avx512 forces one. */
+/* Kernel set in use ("scalar", "avx2", "avx512", "neon"); chosen from cpuid (x86) or HWCAP
+ * (ARM64) at first use, SHUFFLENET_ISA=scalar|avx2|avx512|neon forces one. */
 const char *sn_isa_name(void);
 
 /* In-place softmax over n values, numerically stable. */

@@ -44,7 +44,7 @@ int sn_cmd_bench(int argc, char **argv) {
                    "  same batch every run (its input stays warm in cache).\n"
                    "  --cpu-time: time with the thread's CPU clock instead of the wall clock\n"
                    "  (ignores time spent descheduled on a busy machine).\n"
-                   "  SHUFFLENET_ISA=scalar|avx2|avx512 forces a kernel set.\n");
+                   "  SHUFFLENET_ISA=scalar|avx2|avx512|neon forces a kernel set.\n");
             return 0;
         } else if ((v = sn_cli_opt(argc, argv, &i, "--model")))
             model = v;

@@ -3,7 +3,7 @@
  * and 2, residual in place and out of place, output permutations), then whole networks: each
  * ISA against scalar on synthetic models of every group count and several batch sizes and
  * tilings, and the real megvii reference logits under every ISA. Tables this CPU cannot run
- * are skipped (sn_kernels_by_name returns NULL). */
+ * are skipped (sn_kernels_by_name returns NULL); `make test-arm64` runs this file for NEON. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,7 +17,8 @@
 #include "engine/shufflenet.h"
 #include "engine/synth.h"
 
-static const char *simd_names[] = {"avx2", "avx512"};
+static const char *simd_names[] = {"avx2", "avx512", "neon"};
+#define NSIMD ((int)(sizeof(simd_names) / sizeof(*simd_names)))
 
 static unsigned long long rs = 777;
 static float frand(void) {
@@ -78,7 +79,7 @@ Test(kernels, pw_matches_scalar) {
     static const int Ks[] = {1, 3, 5, 12, 17, 48, 70};
     static const int Ms[] = {1, 5, 6, 7, 12, 13, 25, 36, 48};
     static const size_t Ps[] = {1, 7, 15, 16, 17, 31, 32, 33, 49, 100};
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < NSIMD; t++) {
         const sn_kernels *k = sn_kernels_by_name(simd_names[t]);
         if (!k) continue;
         for (size_t i = 0; i < sizeof(Ks) / sizeof(*Ks); i++)
@@ -172,7 +173,7 @@ static void check_stem(const sn_kernels *k, int C, int n, int S) {
 Test(kernels, dw_pools_stem_match_scalar) {
     static const int sizes[][2] = {{1, 1},   {2, 3},   {5, 5},  {7, 7},   {14, 14}, {17, 9},
                                    {28, 28}, {33, 35}, {8, 40}, {56, 56}, {100, 90}};
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < NSIMD; t++) {
         const sn_kernels *k = sn_kernels_by_name(simd_names[t]);
         if (!k) continue;
         for (size_t s = 0; s < sizeof(sizes) / sizeof(*sizes); s++) {
@@ -188,7 +189,7 @@ Test(kernels, dw_pools_stem_match_scalar) {
 }
 
 Test(kernels, pool_and_fc_match_scalar) {
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < NSIMD; t++) {
         const sn_kernels *k = sn_kernels_by_name(simd_names[t]);
         if (!k) continue;
         for (int C = 1; C < 40; C += 7)
@@ -250,7 +251,7 @@ Test(kernels, networks_match_scalar_every_isa_group_batch_and_tile, .timeout = 1
                      err);
         float *ref = forward(path, NULL, x, n, NULL);
         double tol = 1e-4 * max_abs(ref, (size_t)n * O);
-        for (int t = 0; t < 2; t++) {
+        for (int t = 0; t < NSIMD; t++) {
             const sn_kernels *k = sn_kernels_by_name(simd_names[t]);
             if (!k) continue;
             char what[96];
@@ -304,8 +305,8 @@ Test(kernels, megvii_reference_logits_every_isa, .timeout = 120) {
         cr_assert_eq(sn_npy_read(in, &x, shp, &nd, err, sizeof(err)), 0, "%s", err);
         cr_assert_eq(sn_npy_read(ref, &want, shp, &nd, err, sizeof(err)), 0, "%s", err);
         double tol = 1e-4 * max_abs(want, 1000);
-        static const char *isas[] = {"scalar", "avx2", "avx512"};
-        for (int t = 0; t < 3; t++) {
+        static const char *isas[] = {"scalar", "avx2", "avx512", "neon"};
+        for (int t = 0; t < 4; t++) {
             const sn_kernels *k = sn_kernels_by_name(isas[t]);
             if (!k) continue;
             float *got = forward(path, k, x, 1, NULL);
