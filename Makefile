@@ -127,7 +127,8 @@ $(BUILD)/shufflenet-loadgen: $(call obj,$(LOADGEN_SRC)) $(LIBS_A)
 
 # The unit tests link the tools' objects and the server objects they test.
 $(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(TOOLS_OBJ) $(BUILD)/obj/server/multipart.o \
-                   $(BUILD)/obj/server/limits.o $(LIBS_A) \
+                   $(BUILD)/obj/server/limits.o $(BUILD)/obj/server/oip.o \
+                   $(BUILD)/obj/server/oip_reply.o $(LIBS_A) \
                    $(BUILD)/obj/bench/loadgen_hist.o $(BUILD)/obj/bench/loadgen_http.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(IMG_LIBS) $(JSON_LIBS) $(LDLIBS_BASE)
 
@@ -184,7 +185,9 @@ test: check-deps
 test-unit: $(BUILD)/test-unit $(BUILD)/shufflenet
 	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) tests/unit/run.sh $(BUILD)/test-unit --jobs 2
 
+# The v2 tests check responses against the OpenAPI schema with Ajv (npm, into .cache/).
 test-integration: all
+	@tests/integration/oip-deps.sh
 	SN_SHARED=$(SHARED) SN_BUILD=$(BUILD) tests/integration/run.sh
 
 # deploy/ validated offline: kustomize renders, Kubernetes and CRD schemas (npm
@@ -245,7 +248,8 @@ clean:
 # ---- fuzzing (libFuzzer, clang) -------------------------------------------------------
 FUZZ_SECONDS ?= 60
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_SERVER_OBJ := $(call obj,$(wildcard server/multipart.c server/config.c server/limits.c))
+FUZZ_SERVER_OBJ := $(call obj,$(wildcard server/multipart.c server/config.c server/limits.c \
+                                          server/oip.c server/oip_reply.c))
 $(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(TOOLS_OBJ) $(FUZZ_SERVER_OBJ) $(LIBS_A)
 	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(IMG_LIBS) $(JSON_LIBS) $(LDLIBS_BASE)
 

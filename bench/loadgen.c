@@ -47,6 +47,9 @@ static void usage(FILE *f) {
         "  --image FILE...    request bodies, used round-robin; more files may follow\n"
         "  --multipart        send multipart/form-data (part \"image\") instead of the raw\n"
         "                     file with Content-Type from its magic bytes\n"
+        "  --request FILE...  instead of --image: files each holding one complete HTTP/1.1\n"
+        "                     request (head and body, keep-alive), sent as they are (e.g.\n"
+        "                     v2 inference requests built by bench/v2-bench.py)\n"
         "  --timeout S        per-request timeout in seconds (default %.0f)\n"
         "  --seed N           seed for --poisson (default 1)\n"
         "  --json | --csv     machine-readable report on stdout (--csv-header prints the CSV\n"
@@ -276,7 +279,8 @@ int main(int argc, char **argv) {
         O_ALLOW,
         O_TIMEOUT,
         O_SEED,
-        O_QUIET
+        O_QUIET,
+        O_REQUEST
     };
     static const struct option opts[] = {{"url", required_argument, 0, 'u'},
                                          {"model", required_argument, 0, 'm'},
@@ -287,6 +291,7 @@ int main(int argc, char **argv) {
                                          {"requests", required_argument, 0, 'n'},
                                          {"image", required_argument, 0, 'i'},
                                          {"multipart", no_argument, 0, O_MULTIPART},
+                                         {"request", required_argument, 0, O_REQUEST},
                                          {"json", no_argument, 0, O_JSON},
                                          {"csv", no_argument, 0, O_CSV},
                                          {"csv-header", no_argument, 0, O_CSV_HEADER},
@@ -299,6 +304,7 @@ int main(int argc, char **argv) {
     const char *url = NULL, *model = NULL;
     const char **images = calloc((size_t)argc + 1, sizeof *images);
     int nimages = 0, multipart = 0, json = 0, csv = 0, csv_header = 0, quiet = 0, allow = 0;
+    int prebuilt = 0, plain = 0; /* files given by --request (whole requests), by --image */
     int poisson = 0;
     double rate = 0, duration = 0, timeout = DEFAULT_TIMEOUT, conns = 0;
     double nreq = 0, seed = 1;
@@ -325,6 +331,11 @@ int main(int argc, char **argv) {
             nreq = parse_pos("--requests", optarg, 0);
             break;
         case 'i':
+            plain = 1;
+            images[nimages++] = optarg;
+            break;
+        case O_REQUEST:
+            prebuilt = 1;
             images[nimages++] = optarg;
             break;
         case O_POISSON:
@@ -374,7 +385,9 @@ int main(int argc, char **argv) {
         die_usage("give --rate (open loop) or --connections (closed)", NULL);
     if (duration == 0 && nreq == 0)
         die_usage("give --duration or --requests to bound the run", NULL);
-    if (nimages == 0) die_usage("--image FILE is required", NULL);
+    if (nimages == 0) die_usage("--image FILE (or --request FILE) is required", NULL);
+    if (prebuilt && (multipart || plain))
+        die_usage("--request sends the files as they are: no --image or --multipart", NULL);
     if (json && csv) die_usage("--json and --csv are exclusive", NULL);
     if (conns != (int)conns || conns > MAX_CONNS)
         die_usage("--connections must be an integer <= 10000", NULL);
@@ -423,6 +436,11 @@ int main(int argc, char **argv) {
         size_t len;
         char *data = read_image(images[i], &len);
         if (!data) goto done;
+        if (prebuilt) {
+            reqs[i].data = data;
+            reqs[i].len = len;
+            continue;
+        }
         reqs[i].data = sn_request_build(host_header, path, images[i], (unsigned char *)data, len,
                                         multipart, &reqs[i].len);
         free(data);

@@ -143,6 +143,7 @@ static void run_batch(worker *w, int mi, sn_job **batch, int n) {
     for (int i = 0; i < k; i++) {
         sn_job *j = ok[i];
         float *lg = w->logits[mi] + (size_t)i * nc;
+        if (j->logits) memcpy(j->logits, lg, (size_t)nc * sizeof *lg);
         sn_softmax(lg, nc);
         sn_topk(lg, nc, j->top_k, j->top_idx);
         for (int t = 0; t < j->top_k; t++) j->top_score[t] = lg[j->top_idx[t]];

@@ -33,9 +33,10 @@ struct sn_job {
     const float *tensor;  /* ... or an input tensor the client sent preprocessed (NULL: decode) */
     int fd;               /* client socket to watch for a disconnect, or -1 */
     uint64_t deadline_ns; /* monotonic */
-    int top_k;
-    int *top_idx; /* [top_k], filled on success */
+    int top_k;            /* 0: no top-k wanted */
+    int *top_idx;         /* [top_k], filled on success */
     float *top_score;
+    float *logits; /* optional [classes]: the raw logits (before softmax), filled on success */
     void (*done)(sn_job *j, void *arg);
     void *arg;
     /* output */

@@ -91,6 +91,25 @@ static int split_images(sn_req *r, classify_ctx *x, const uint8_t **data, size_t
     return k;
 }
 
+int sn_image_refuse_foreign(sn_req *r, const uint8_t *data, size_t len, const char *what,
+                            enum MHD_Result *ret) {
+    /* An empty or foreign part is answered here, before it takes a queue slot:
+     * sn_image_decode returns at once for anything that is not a JPEG or PNG. */
+    sn_image_format f = sn_image_sniff(data, len);
+    if (len > 0 && (f == SN_FMT_JPEG || f == SN_FMT_PNG)) return 0;
+    sn_image none;
+    char err[160];
+    sn_image_status st =
+        sn_image_decode(data, len, r->o->cfg->max_pixels, 0, &none, err, sizeof err);
+    int status;
+    const char *code = sn_image_error_code(st, &status);
+    if (what)
+        *ret = sn_reply_errorf(r, status, code, "%s: %s", what, err);
+    else
+        *ret = sn_reply_error(r, status, code, err);
+    return 1;
+}
+
 /* The workers are done with every image: the reply. */
 static enum MHD_Result classify_done(sn_req *r) {
     classify_ctx *x = r->ctx;
@@ -155,23 +174,10 @@ static enum MHD_Result classify_body(sn_req *r) {
     uint64_t deadline = r->t0 + (uint64_t)cfg->request_timeout_ms * 1000000ull;
     int fd = sn_req_fd(r);
     for (int i = 0; i < n; i++) {
-        /* An empty or foreign part is answered here, before it takes a queue slot:
-         * sn_image_decode returns at once for anything that is not a JPEG or PNG. */
-        sn_image_format f = sn_image_sniff(data[i], lens[i]);
-        if (lens[i] == 0 || (f != SN_FMT_JPEG && f != SN_FMT_PNG)) {
-            sn_image none;
-            char err[160];
-            sn_image_status st =
-                sn_image_decode(data[i], lens[i], cfg->max_pixels, 0, &none, err, sizeof err);
-            int status;
-            const char *code = sn_image_error_code(st, &status);
-            if (n > 1)
-                ret = sn_reply_errorf(r, status, code, "image %d (%s): %s", i + 1,
-                                      x->fname[i][0] ? x->fname[i] : "unnamed", err);
-            else
-                ret = sn_reply_error(r, status, code, err);
-            goto out;
-        }
+        char what[300];
+        snprintf(what, sizeof what, "image %d (%s)", i + 1,
+                 x->fname[i][0] ? x->fname[i] : "unnamed");
+        if (sn_image_refuse_foreign(r, data[i], lens[i], n > 1 ? what : NULL, &ret)) goto out;
         sn_job *j = &x->jobs[i];
         x->jp[i] = j;
         j->data = data[i];

@@ -44,7 +44,7 @@ struct sn_http {
 typedef struct {
     sn_req r;
     sn_http *h;
-    int infer;          /* an inference route: counted in shufflenet_requests_total */
+    int infer;          /* 1 + sn_endpoint of an inference route (shufflenet_requests_total) */
     const char *allow;  /* methods for a 405 */
     int oom;            /* the body could not be stored: 503 once it is over */
     int mem_over;       /* the body does not fit the memory budget: discarded, then 503 */
@@ -65,9 +65,9 @@ typedef struct {
 /* ---- replies ------------------------------------------------------------------------ */
 
 static enum MHD_Result reply(sn_req *r, int status, char *body, size_t len, const char *ctype,
-                             const char *allow) {
+                             const char *allow, const char *const *hdrs) {
     conn_req *cr = (conn_req *)r;
-    if (cr->defer && !r->answered) { /* queued once the body is in (see conn_req) */
+    if (cr->defer && !r->answered && !hdrs) { /* queued once the body is in (see conn_req) */
         cr->deferred_status = status;
         cr->deferred_body = body;
         cr->deferred_len = len;
@@ -85,6 +85,7 @@ static enum MHD_Result reply(sn_req *r, int status, char *body, size_t len, cons
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    for (; hdrs && hdrs[0] && hdrs[1]; hdrs += 2) MHD_add_response_header(resp, hdrs[0], hdrs[1]);
     if (status == 503) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (atomic_load(&H(r)->unready))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -97,7 +98,12 @@ static enum MHD_Result reply(sn_req *r, int status, char *body, size_t len, cons
 }
 
 enum MHD_Result sn_reply(sn_req *r, int status, char *body, size_t len, const char *ctype) {
-    return reply(r, status, body, len, ctype, NULL);
+    return reply(r, status, body, len, ctype, NULL, NULL);
+}
+
+enum MHD_Result sn_reply_headers(sn_req *r, int status, char *body, size_t len, const char *ctype,
+                                 const char *const *hdrs) {
+    return reply(r, status, body, len, ctype, NULL, hdrs);
 }
 
 static enum MHD_Result reply_json(sn_req *r, int status, json_t *j, const char *allow) {
@@ -112,7 +118,7 @@ static enum MHD_Result reply_json(sn_req *r, int status, json_t *j, const char *
     }
     body[n++] = '\n';
     body[n] = 0;
-    return reply(r, status, body, n, "application/json", allow);
+    return reply(r, status, body, n, "application/json", allow, NULL);
 }
 
 enum MHD_Result sn_reply_json(sn_req *r, int status, json_t *j) {
@@ -133,7 +139,8 @@ static enum MHD_Result reply_error(sn_req *r, int status, const char *code, cons
                {"bad_request", SN_REJ_BAD_REQUEST}}; /* timeouts: counted by the batcher */
     for (size_t i = 0; count && i < sizeof rej / sizeof rej[0]; i++)
         if (strcmp(rej[i].code, code) == 0) sn_metrics_reject(rej[i].reason);
-    json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+    json_t *j = r->oip ? json_pack("{s:s}", "error", msg)
+                       : json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
     return reply_json(r, status, j, status == 405 ? ((conn_req *)r)->allow : NULL);
 }
 
@@ -193,6 +200,10 @@ int sn_req_find_model(const sn_http_opts *o, const char *name, size_t n) {
     for (int i = 0; i < o->nmodels; i++)
         if (strlen(o->models[i].name) == n && strncmp(o->models[i].name, name, n) == 0) return i;
     return -1;
+}
+
+int sn_req_draining(sn_req *r) {
+    return atomic_load(&H(r)->unready);
 }
 
 int sn_req_fd(sn_req *r) {
@@ -362,9 +373,17 @@ static sn_req_fn route(conn_req *cr, const char *url) {
     cr->allow = "GET, HEAD";
     if (strcmp(url, "/classify") == 0) {
         r->endpoint = "classify";
-        cr->infer = 1;
+        cr->infer = 1 + SN_EP_CLASSIFY;
         cr->allow = "POST";
         return sn_classify_start;
+    }
+    if (strncmp(url, "/v2", 3) == 0 && (url[3] == 0 || url[3] == '/')) {
+        sn_route v = sn_v2_route(r, url);
+        r->oip = 1;
+        r->endpoint = v.endpoint;
+        cr->infer = v.infer;
+        if (v.allow) cr->allow = v.allow;
+        return v.fn ? v.fn : not_found;
     }
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (strcmp(url, fixed[i].path) == 0) {
@@ -382,7 +401,7 @@ static sn_req_fn route(conn_req *cr, const char *url) {
             return get_model;
         }
         r->endpoint = "classify";
-        cr->infer = 1;
+        cr->infer = 1 + SN_EP_CLASSIFY;
         cr->allow = "POST";
         return sn_classify_start;
     }
@@ -515,7 +534,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             char *b = cr->deferred_body;
             cr->deferred_body = NULL;
             return reply(r, cr->deferred_status, b, cr->deferred_len, cr->deferred_ctype,
-                         cr->deferred_allow);
+                         cr->deferred_allow, NULL);
         }
         *upload_size = 0;
         return MHD_YES;
@@ -573,7 +592,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
     double ms = (double)(sn_now_ns() - r->t0) * 1e-6;
     int status = r->answered ? r->status : 499;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) status = 499;
-    if (cr->infer) sn_metrics_request(sn_metrics_model(r->model), status, ms * 1e-3);
+    if (cr->infer)
+        sn_metrics_request(sn_metrics_model(r->model), (sn_endpoint)(cr->infer - 1), status,
+                           ms * 1e-3);
     access_log(h, r, status, ms);
     if (r->ctx_free) r->ctx_free(r->ctx);
     drop_body(cr);

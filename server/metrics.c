@@ -76,11 +76,11 @@ void sn_hist_observe(sn_hist *h, double v) {
         atomic_fetch_add_explicit(&h->sum, (uint64_t)llround(v * h->scale), memory_order_relaxed);
 }
 
-void sn_metrics_request(sn_model_metrics *m, int code, double seconds) {
+void sn_metrics_request(sn_model_metrics *m, sn_endpoint ep, int code, double seconds) {
     int c = SN_NCODES - 1; /* 0 = any other code */
     for (int i = 0; i < SN_NCODES - 1; i++)
         if (sn_metric_codes[i] == code) c = i;
-    atomic_fetch_add_explicit(&m->requests[c], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->requests[ep][c], 1, memory_order_relaxed);
     sn_hist_observe(&m->request_seconds, seconds);
 }
 
@@ -211,15 +211,19 @@ static void render_process(buf *b) {
 char *sn_metrics_render(size_t *len) {
     buf b = {malloc(16384), 0, 16384, 0};
     if (!b.p) return NULL;
-    put(&b, "# HELP shufflenet_requests_total Classification requests answered, by model and "
-            "HTTP status.\n# TYPE shufflenet_requests_total counter\n");
+    put(&b, "# HELP shufflenet_requests_total Classification requests answered, by model, endpoint "
+            "(classify or v2) and HTTP status.\n# TYPE shufflenet_requests_total counter\n");
+    static const char *const ep_names[SN_EP_COUNT] = {"classify", "v2"};
     for (int i = 0; i <= g.n; i++)
-        for (int c = 0; c < SN_NCODES; c++) {
-            uint64_t v = atomic_load_explicit(&g.models[i].requests[c], memory_order_relaxed);
-            if (v == 0 && !(i < g.n && sn_metric_codes[c] == 200)) continue;
-            put(&b, "shufflenet_requests_total{model=\"%s\",code=\"%d\"} %llu\n", g.models[i].name,
-                sn_metric_codes[c], (unsigned long long)v);
-        }
+        for (int e = 0; e < SN_EP_COUNT; e++)
+            for (int c = 0; c < SN_NCODES; c++) {
+                uint64_t v =
+                    atomic_load_explicit(&g.models[i].requests[e][c], memory_order_relaxed);
+                if (v == 0 && !(i < g.n && sn_metric_codes[c] == 200)) continue;
+                put(&b,
+                    "shufflenet_requests_total{model=\"%s\",endpoint=\"%s\",code=\"%d\"} %llu\n",
+                    g.models[i].name, ep_names[e], sn_metric_codes[c], (unsigned long long)v);
+            }
     render_hist(&b, "shufflenet_request_duration_seconds",
                 "Time from request start to the reply, in seconds.", 0);
     render_hist(&b, "shufflenet_queue_wait_seconds",

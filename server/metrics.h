@@ -25,6 +25,10 @@ typedef struct {
 #define SN_NCODES 12
 extern const int sn_metric_codes[SN_NCODES];
 
+/* The inference API a request came in by, shufflenet_requests_total{endpoint}: the service's
+ * own POST /classify, or the Open Inference Protocol's POST /v2/models/{m}/infer. */
+typedef enum { SN_EP_CLASSIFY, SN_EP_V2, SN_EP_COUNT } sn_endpoint;
+
 typedef enum {
     SN_REJ_OVERLOADED,
     SN_REJ_TIMEOUT,
@@ -42,7 +46,7 @@ typedef enum {
 
 typedef struct {
     char name[64];
-    _Atomic uint64_t requests[SN_NCODES];
+    _Atomic uint64_t requests[SN_EP_COUNT][SN_NCODES];
     _Atomic uint64_t images;
     _Atomic int64_t queue_depth;
     sn_hist request_seconds, queue_wait_seconds, decode_seconds, inference_seconds, batch_size;
@@ -53,7 +57,7 @@ void sn_metrics_init(int nmodels, const char *const *names, const char *isa);
 sn_model_metrics *sn_metrics_model(int i); /* i = -1: the "none" set */
 
 void sn_hist_observe(sn_hist *h, double v);
-void sn_metrics_request(sn_model_metrics *m, int code, double seconds);
+void sn_metrics_request(sn_model_metrics *m, sn_endpoint ep, int code, double seconds);
 void sn_metrics_reject(sn_reject_reason r);
 void sn_metrics_inflight(int delta);
 

@@ -28,6 +28,7 @@ struct sn_req {
     uint64_t t0;          /* when the headers were in (monotonic ns) */
     const char *endpoint; /* label for logs: "classify", "models", "health", ... */
     int model;            /* index into o->models; -1 none yet, -2 an unknown name */
+    int oip;              /* an Open Inference Protocol route: errors are {"error": "message"} */
     char method[16];
     char path[256];
 
@@ -61,10 +62,13 @@ struct sn_req {
 
 /* Queue a reply that takes ownership of body (malloc'd). */
 enum MHD_Result sn_reply(sn_req *r, int status, char *body, size_t len, const char *ctype);
+/* The same with extra headers: hdrs holds name, value, name, value, ..., NULL. */
+enum MHD_Result sn_reply_headers(sn_req *r, int status, char *body, size_t len, const char *ctype,
+                                 const char *const *hdrs);
 /* Reply with j serialised (compact, 7 significant digits); takes ownership of j. */
 enum MHD_Result sn_reply_json(sn_req *r, int status, json_t *j);
-/* {"error": {"code", "message"}}; 503 adds Retry-After, 405 an Allow header; counts the
- * rejection in shufflenet_rejected_total by code. */
+/* {"error": {"code", "message"}} ({"error": "message"} on an r->oip route); 503 adds
+ * Retry-After, 405 an Allow header; counts the rejection in shufflenet_rejected_total by code. */
 enum MHD_Result sn_reply_error(sn_req *r, int status, const char *code, const char *msg);
 enum MHD_Result sn_reply_errorf(sn_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -77,6 +81,9 @@ int sn_req_query(sn_req *r, const char *key, const char **v, size_t *n);
 const char *sn_req_header(sn_req *r, const char *name);
 /* Index of the model called name (n bytes), or -1. */
 int sn_req_find_model(const sn_http_opts *o, const char *name, size_t n);
+/* 1 once the server is shutting down (SIGTERM: the shutdown delay, then the drain): it is
+ * no longer ready, as /readyz says. */
+int sn_req_draining(sn_req *r);
 /* The client's socket (for the workers' disconnect check), or -1. */
 int sn_req_fd(sn_req *r);
 
@@ -99,5 +106,20 @@ const char *sn_image_error_code(sn_image_status st, int *status);
 
 /* POST /classify and /v1/models/{name}/classify (classify.c): the headers are in. */
 enum MHD_Result sn_classify_start(sn_req *r);
+/* An encoded image that the workers would refuse at once (empty, not JPEG/PNG): replies with
+ * its error (what: "image 2 (a.png)" or NULL) and returns 1; 0 for a JPEG or PNG. */
+int sn_image_refuse_foreign(sn_req *r, const uint8_t *data, size_t len, const char *what,
+                            enum MHD_Result *ret);
+
+/* A route's handler and how http.c treats it. */
+typedef struct {
+    sn_req_fn fn;         /* NULL: no such route (404) */
+    const char *endpoint; /* label for the access log */
+    int infer;            /* 1 + an sn_endpoint for inference routes (metrics), else 0 */
+    const char *allow;    /* methods for a 405 */
+} sn_route;
+
+/* The Open Inference Protocol's routes, /v2 and below (v2.c); sets r->model. */
+sn_route sn_v2_route(sn_req *r, const char *url);
 
 #endif

@@ -2,6 +2,7 @@
  *
  *   shufflenet classify  full pipeline on image files, top-k labels
  *   shufflenet run       preprocessed .npy in, logits .npy out
+ *   shufflenet preprocess  image files -> the preprocessed .npy that `run` takes
  *   shufflenet info      architecture, MACs, params, weights origin of a model
  *   shufflenet synth     deterministic synthetic weights for any configuration
  *   shufflenet convert   PyTorch checkpoint -> model file (no torch needed)
@@ -239,6 +240,78 @@ static int cmd_run(int argc, char **argv) {
     return rc;
 }
 
+/* ---- preprocess ---------------------------------------------------------------------- */
+
+static int cmd_preprocess(int argc, char **argv) {
+    const char *model = NULL, *out = NULL;
+    sn_input_opts opts = {.max_pixels = 40000000};
+    int nfiles = 0;
+    char **files = calloc((size_t)argc, sizeof *files);
+    for (int i = 1; files && i < argc; i++) {
+        const char *v;
+        if (sn_cli_is_help(argv[i])) {
+            printf("usage: shufflenet preprocess --model FILE [--max-pixels N] "
+                   "[--preprocess fast|exact] IMAGE... -o X.npy\n"
+                   "  Decodes and preprocesses each JPEG/PNG as the model's metadata says (the\n"
+                   "  same path as classify and the service) and writes float32 [N,3,S,S] .npy:\n"
+                   "  the input of `shufflenet run` and of the v2 API's FP32 \"input\".\n");
+            free(files);
+            return 0;
+        } else if ((v = sn_cli_opt(argc, argv, &i, "--model")))
+            model = v;
+        else if ((v = sn_cli_opt(argc, argv, &i, "-o")) ||
+                 (v = sn_cli_opt(argc, argv, &i, "--output")))
+            out = v;
+        else if ((v = sn_cli_opt(argc, argv, &i, "--max-pixels")))
+            opts.max_pixels = sn_cli_int("--max-pixels", v, 1, 1L << 40);
+        else if ((v = sn_cli_opt(argc, argv, &i, "--preprocess"))) {
+            if (sn_pre_mode_parse(v, &opts.mode) < 0) {
+                fprintf(stderr, "shufflenet preprocess: --preprocess must be fast or exact\n");
+                free(files);
+                return 2;
+            }
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "shufflenet preprocess: unknown option %s (see --help)\n", argv[i]);
+            free(files);
+            return 2;
+        } else
+            files[nfiles++] = argv[i];
+    }
+    if (!files || !nfiles || !out) {
+        fprintf(stderr, "shufflenet preprocess: give IMAGE... and -o X.npy (see --help)\n");
+        free(files);
+        return 2;
+    }
+    sn_model *m = sn_cli_load_model(model);
+    const sn_model_info *I = sn_model_info_of(m);
+    size_t isz = (size_t)3 * I->input_size * I->input_size;
+    float *x = malloc((size_t)nfiles * isz * sizeof *x);
+    int rc = x ? 0 : 1;
+    char err[SN_ERRLEN], e2[200];
+    for (int f = 0; f < nfiles && rc == 0; f++) {
+        size_t len = 0;
+        uint8_t *data = sn_read_file(files[f], SN_CLI_MAX_FILE, &len, err, sizeof err);
+        if (!data) {
+            fprintf(stderr, "shufflenet: %s\n", err);
+            rc = 1;
+        } else if (sn_input_from_bytes(&I->pre, &opts, data, len, x + (size_t)f * isz, NULL, e2,
+                                       sizeof e2) != SN_IMG_OK) {
+            fprintf(stderr, "shufflenet: %s: %s\n", files[f], e2);
+            rc = 1;
+        }
+        free(data);
+    }
+    int64_t shape[4] = {nfiles, 3, I->input_size, I->input_size};
+    if (rc == 0 && sn_npy_write(out, x, shape, 4, err, sizeof err)) {
+        fprintf(stderr, "shufflenet: %s\n", err);
+        rc = 1;
+    }
+    free(x);
+    free(files);
+    sn_model_free(m);
+    return rc;
+}
+
 /* ---- info ---------------------------------------------------------------------------- */
 
 static int cmd_info(int argc, char **argv) {
@@ -354,6 +427,7 @@ static void usage(FILE *o) {
     fprintf(o, "usage: shufflenet COMMAND [ARGS]   (shufflenet COMMAND --help for details)\n"
                "  classify   classify image files (JPEG/PNG) with a model\n"
                "  run        run preprocessed .npy input to .npy logits\n"
+               "  preprocess images to the preprocessed .npy input (what run takes)\n"
                "  info       describe a model file\n"
                "  synth      write deterministic synthetic weights\n"
                "  convert    convert a PyTorch checkpoint (megvii / mmpretrain) to a model file\n"
@@ -372,6 +446,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(c, "classify")) return cmd_classify(argc - 1, argv + 1);
     if (!strcmp(c, "run")) return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(c, "preprocess")) return cmd_preprocess(argc - 1, argv + 1);
     if (!strcmp(c, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(c, "synth")) return cmd_synth(argc - 1, argv + 1);
     if (!strcmp(c, "convert")) return sn_cmd_convert(argc - 1, argv + 1);

@@ -7,7 +7,12 @@ B=${1:-build/fuzz}
 SECS=${2:-60}
 SHARED=${SN_SHARED:-../shared}
 C=$B/corpus
-mkdir -p "$C"/{model,npy,image,checkpoint,multipart,config}
+mkdir -p "$C"/{model,npy,image,checkpoint,multipart,config,oip}
+# v2 requests: JSON only, and JSON header + binary (byte 0 bit 0: the header length follows)
+printf '\0\0\0{"id":"a","inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["iVBORw0KGgo="]}],"outputs":[{"name":"logits","parameters":{"classification":3}}]}' > "$C/oip/json.bin"
+printf '\1\141\0{"inputs":[{"name":"image","datatype":"BYTES","shape":[2],"parameters":{"binary_data_size":14}}]}\3\0\0\0abc\3\0\0\0xyz' > "$C/oip/bytes.bin"
+printf '\1\220\0{"inputs":[{"name":"input","datatype":"FP32","shape":[1,3,4,4],"parameters":{"binary_data_size":192}}],"parameters":{"binary_data_output":true}}' > "$C/oip/fp32.bin"
+head -c 192 /dev/zero >> "$C/oip/fp32.bin"
 # Seeds made by the project itself.
 if [ ! -f "$C/model/synth.safetensors" ]; then
   build/shufflenet synth --groups 2 --width 0.25 --seed 1 -o "$C/model/synth.safetensors" 2>/dev/null || true

@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/integration/run.sh - `make test-integration`: the real shufflenet-server on free
 # 127.0.0.1 ports, driven by test_server.py, test_badinput.py, test_slow.py,
-# test_shutdown.py and test_cgroup.py (python3, standard library only).
+# test_shutdown.py, test_cgroup.py, test_v2.py and test_v2_badreq.py (python3, standard
+# library only; node + Ajv for the v2 schema checks).
 # Models: the megvii g3/g8 0.5x checkpoints converted from $SN_SHARED/models; without
 # ../shared, synthetic g3/g8 0.5x models (expected-class tests then print SKIP).
 set -eu
@@ -34,10 +35,10 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 # servers stop at once on SIGTERM unless a test sets a shutdown delay (test_shutdown.py)
 export SHUFFLENET_SHUTDOWN_DELAY_MS=${SHUFFLENET_SHUTDOWN_DELAY_MS:-0}
 # the service suite, the bad-input catalog, slow and vanishing clients, shutdown, cgroups,
-# the memory budget
+# the v2 API and its bad-request catalog, the memory budget
 rc=0
 for t in test_server.py test_badinput.py test_slow.py test_shutdown.py test_cgroup.py \
-    test_memory.py; do
+    test_v2.py test_v2_badreq.py test_memory.py; do
     python3 "$(dirname "$0")/$t" "$@" || rc=1
 done
 exit $rc

@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -735,26 +736,42 @@ def run_standalone(label, tests):
     return 1 if failed else 0
 
 
-def main():
-    only = sys.argv[1:]
+def run_suite(S, cases, title=""):
+    """Runs (name, fn, detail) cases against the server S, then checks that it is still up,
+    logged no 500 and exits 0 on SIGTERM (no sanitizer report); prints the closing
+    "N passed, N failed, N skipped" line. Shared by the integration scripts; returns the
+    exit status."""
     passed = failed = skipped = 0
-    S = Server("--model", "g3=" + G3, "--model", "g8=" + G8, "--workers", "2")
     try:
-        for t in TESTS:
-            if only and t.__name__ not in only:
-                continue
-            r = run_one(t.__name__, lambda: t(S))
+        for name, fn, detail in cases:
+            r = run_one(name, fn, detail)
             passed, failed, skipped = passed + r[0], failed + r[1], skipped + r[2]
+            if r[1] and S.p.poll() is not None:
+                break
         if S.p.poll() is not None:
             failed += 1
-            print("FAIL: the main server died:\n" + S.logtext())
+            print("FAIL: the server died:\n" + S.logtext()[-4000:])
+        if re.search(r" 500 \d+ ", S.logtext()):
+            failed += 1
+            print("FAIL: a 500 in the access log")
     finally:
-        rc = S.stop()
+        try:
+            rc = S.stop()
+        except AssertionError as e:
+            rc = -1
+            print("FAIL: %s" % e)
         if rc != 0:
             failed += 1
-            print("FAIL: main server exit status %s" % rc)
-    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
+            print("FAIL: server exit status %s" % rc)
+    print("%s%d passed, %d failed, %d skipped" % (title, passed, failed, skipped))
     return 1 if failed else 0
+
+
+def main():
+    only = sys.argv[1:]
+    S = Server("--model", "g3=" + G3, "--model", "g8=" + G8, "--workers", "2")
+    return run_suite(S, [(t.__name__, lambda t=t: t(S), "") for t in TESTS
+                         if not only or t.__name__ in only])
 
 
 if __name__ == "__main__":

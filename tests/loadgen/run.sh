@@ -160,6 +160,17 @@ stop_stub >/dev/null
 check "a stalled server gives timeouts and the run still ends (< 3 s)" \
     "$(j "$TMP/timeout.json" error_counts.timeout) > 30 and $(date +%s.%N) - $start < 3"
 
+# ---- --request: prebuilt requests sent as they are -----------------------------------------
+start_stub --delay-ms 1
+body='{"inputs":[]}'
+printf 'POST /v2/models/g3/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+    "${#body}" "$body" > "$TMP/req.http"
+timeout 60 "$LG" --url "http://127.0.0.1:$PORT" --quiet --connections 2 --requests 50 \
+    --duration 20 --request "$TMP/req.http" --json > "$TMP/prebuilt.json"
+got=$(stop_stub)
+check "--request: 50 prebuilt requests on 2 keep-alive connections, server saw 50" \
+    "$(j "$TMP/prebuilt.json" ok) == 50 and $got == 50 and $(j "$TMP/prebuilt.json" connections_opened) == 2"
+
 # ---- remote targets refused: checked in an empty network namespace ------------------------
 # Inside `unshare -n` nothing can leave the machine. 192.0.2.1 (TEST-NET-1) is put on the
 # namespace's own loopback with the stub listening on it, so a request that got through
