@@ -43,7 +43,7 @@ AVX2_FLAGS   := -mavx2 -mfma
 AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2
 TARGET_ARCH_ := $(shell $(CC) -dumpmachine 2>/dev/null)
 ifneq ($(filter aarch64% arm64%,$(TARGET_ARCH_)),)
-  ARCH_SKIP := engine/kernels_avx2.c engine/kernels_avx512.c
+  ARCH_SKIP := engine/kernels_avx2.c engine/kernels_avx512.c common/resize_avx2.c
 else
   ARCH_SKIP := engine/kernels_neon.c
 endif
@@ -51,7 +51,7 @@ endif
 # The layers (docs/DESIGN.md, "The layers"): engine -> nothing; common -> engine;
 # server, tools, bench -> engine + common. tools/check-layers.sh enforces it on every build.
 ENGINE_SRC := $(filter-out $(ARCH_SKIP),$(wildcard engine/*.c))
-COMMON_SRC := $(wildcard common/*.c)
+COMMON_SRC := $(filter-out $(ARCH_SKIP),$(wildcard common/*.c))
 SERVER_SRC := $(wildcard server/*.c)
 TOOLS_SRC  := $(filter-out tools/shufflenet.c,$(wildcard tools/*.c))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
@@ -102,9 +102,12 @@ $(BUILD)/obj/tools/fmapeak.o: tools/fmapeak.c
 	$(CC) $(CFLAGS) $(AVX2_FLAGS) -c $< -o $@
 endif
 
-# Preprocessing is plain C loops that GCC vectorises only at -O3 (0.63 -> 0.45 ms per
-# 640x480 image); the result is bit-identical.
-$(BUILD)/obj/common/preprocess.o: CFLAGS += -O3
+# The resampling plan's loops are plain C that GCC vectorises at -O3 (bit-identical); on
+# x86-64 its line passes also have AVX2 twins, picked at run time (common/resize.h).
+$(BUILD)/obj/common/resize.o: CFLAGS += -O3
+$(BUILD)/obj/common/resize_avx2.o: common/resize_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O3 $(AVX2_FLAGS) -c $< -o $@
 
 $(BUILD)/libshufflenet.a: $(ENGINE_OBJ)
 	@rm -f $@

@@ -45,7 +45,6 @@ void sn_hist_record(sn_hist *h, uint64_t v) {
     if (v > h->max) h->max = v;
 }
 
-
 uint64_t sn_hist_quantile(const sn_hist *h, double q) {
     if (h->count == 0) return 0;
     if (q <= 0) return h->min;

@@ -54,7 +54,7 @@ cleanup() {
         compose down -v --remove-orphans >/dev/null 2>&1
     fi
     if [ -n "${DOCKER_HOST:-}${SN_DOCKER_DIR:-}" ] || docker version >/dev/null 2>&1; then
-        for c in "$NAME" "$NAME-bake" "$NAME-cfg"; do docker rm -f "$c" >/dev/null 2>&1; done
+        for c in "$NAME" "$NAME-bake" "$NAME-cfg" "$NAME-mem"; do docker rm -f "$c" >/dev/null 2>&1; done
         # On someone's own daemon, take back the test tags too.
         [ -n "$SN_DOCKER_DIR" ] || docker rmi "$IMAGE" "$BAKED" >/dev/null 2>&1
     fi
@@ -251,6 +251,28 @@ wait_until 30 "baked image never ready" ready "$baddr"
 [ "$(http_code "http://$baddr/v1/models/baked")" = 200 ] || fail "baked model not served"
 pass "--build-arg MODEL bakes a model in (served as \"baked\" without a volume)"
 docker rm -f "$NAME-bake" >/dev/null
+
+# ---- memory: a 512 MiB container under a flood of 14 MB uploads ----------------------------
+# The budget defaults to half the cgroup limit; 200 concurrent uploads of a 14 MB image must
+# be answered 200 or 503 (tests/integration/flood.py), and the container must survive them.
+# (a long request deadline: on a busy machine a queued upload may wait more than the default
+# 10 s, and its 504 would not be what this checks)
+docker run -d --name "$NAME-mem" --memory 512m --memory-swap 512m -p 127.0.0.1::8080 \
+    -e SHUFFLENET_REQUEST_TIMEOUT_MS=60000 -v "$scratch/models:/models:ro" "$IMAGE" >/dev/null ||
+    fail "docker run --memory 512m"
+maddr=$(host_port "$NAME-mem" 8080)
+wait_until 30 "the 512 MiB container never was ready" ready "$maddr"
+docker logs "$NAME-mem" 2>&1 | grep -q 'memory budget 268435456 bytes' ||
+    fail "memory budget is not half of 512 MiB: $(docker logs "$NAME-mem" 2>&1 | grep budget)"
+python3 tests/integration/flood.py "$maddr" 200 >"$scratch/flood" 2>&1 ||
+    fail "flood of the 512 MiB container: $(cat "$scratch/flood")"
+state=$(docker inspect -f '{{.State.OOMKilled}} {{.State.Running}}' "$NAME-mem")
+[ "$state" = "false true" ] || fail "after the flood: OOMKilled, Running = $state"
+code=$(http_code -H 'Content-Type: image/png' --data-binary "@$photo" "http://$maddr/classify")
+[ "$code" = 200 ] || fail "the 512 MiB container is not serving after the flood: $code"
+peak=$(docker exec "$NAME-mem" cat /sys/fs/cgroup/memory.peak 2>/dev/null || echo unknown)
+pass "--memory 512m, $(sed 's/^flood: //' "$scratch/flood"); not OOM-killed, still serving; cgroup memory.peak $peak bytes"
+docker rm -f "$NAME-mem" >/dev/null
 
 # ---- compose: the service plus Prometheus --------------------------------------------------
 docker run --rm -v "$SN_HERE/prometheus.yml:/etc/prometheus/prometheus.yml:ro" \

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "common/input.h"
+#include "server/budget.h"
 #include "server/clock.h"
 #include "server/metrics.h"
 
@@ -47,7 +48,8 @@ struct sn_batcher {
     int nworkers;
     worker *w;
     pthread_t janitor;
-    sn_job **jdead; /* janitor's scratch, [queue_size * nmodels] */
+    sn_job **jdead;   /* janitor's scratch, [queue_size * nmodels] */
+    sn_pre_mode mode; /* config "preprocess" */
 };
 
 /* 1 when the peer closed its side or reset the connection. */
@@ -112,7 +114,10 @@ static void run_batch(worker *w, int mi, sn_job **batch, int n) {
         } else {
             in[k] = slot;
             uint64_t t0 = sn_now_ns();
-            sn_input_opts o = {.max_pixels = b->cfg->max_pixels};
+            sn_input_opts o = {.max_pixels = b->cfg->max_pixels,
+                               .mode = b->mode,
+                               .reserve = sn_budget_decode_hook,
+                               .release = sn_budget_release_hook};
             sn_input_info ii = {0};
             j->img_status = sn_input_from_bytes(&info->pre, &o, j->data, j->len, slot, &ii, j->err,
                                                 sizeof j->err);
@@ -285,6 +290,7 @@ sn_batcher *sn_batcher_start(sn_served *models, int nmodels, const sn_config *c,
     b->models = models;
     b->nmodels = nmodels;
     b->cfg = c;
+    if (sn_pre_mode_parse(c->preprocess, &b->mode) < 0) b->mode = SN_PRE_FAST;
     pthread_mutex_init(&b->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -364,7 +370,6 @@ int sn_batcher_submit(sn_batcher *b, int mi, sn_job **jobs, int n) {
     pthread_mutex_unlock(&b->mu);
     return 0;
 }
-
 
 void sn_batcher_stop(sn_batcher *b) {
     pthread_mutex_lock(&b->mu);

@@ -63,6 +63,12 @@ static const keydef keys[] = {
      "pixel budget of one image, read from its header (default 40000000)"},
     {"max_images", K_INT, OFF(max_images), 1, 256, NULL,
      "image parts in one multipart request at most (default 16)"},
+    {"preprocess", K_STR, OFF(preprocess), 0, 8, "fast|exact",
+     "fast: JPEGs decoded at the cheapest DCT scale M/8 that still covers the crop; exact: "
+     "full-resolution decode, the model's reference pixels (default fast)"},
+    {"memory_budget", K_I64, OFF(memory_budget), 1 << 20, 1LL << 40, NULL,
+     "bytes that request bodies in flight and decoding may hold; past it 503 overloaded before "
+     "the body is read; suffix K/M/G (default: half the cgroup memory limit, else 512M)"},
     {"log_format", K_STR, OFF(log_format), 0, 16, "text|json",
      "access log format on stderr (default text)"},
     {"labels", K_STR, OFF(labels), 0, 1024, NULL,
@@ -94,6 +100,8 @@ static void defaults(sn_config *c) {
     c->body_limit = 16LL << 20;
     c->max_pixels = 40000000;
     c->max_images = 16;
+    snprintf(c->preprocess, sizeof c->preprocess, "fast");
+    c->memory_budget = c->limits.memory_max > 0 ? c->limits.memory_max / 2 : 512LL << 20;
     snprintf(c->log_format, sizeof c->log_format, "text");
 }
 

@@ -23,7 +23,9 @@ typedef struct {
     char listen[160]; /* "ADDR:PORT", "[v6]:PORT" */
     long long body_limit;
     long long max_pixels;
-    int max_images; /* image parts per request */
+    int max_images;          /* image parts per request */
+    char preprocess[8];      /* "fast" or "exact" (common/input.h, sn_pre_mode) */
+    long long memory_budget; /* bytes of bodies in flight + decoder buffers (server/budget.h) */
     int workers;
     int http_threads;
     int max_batch;

@@ -21,7 +21,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/input.h"
 #include "common/modelinfo.h"
+#include "server/budget.h"
 #include "server/clock.h"
 #include "server/guard.h"
 #include "server/listen.h"
@@ -42,9 +44,20 @@ struct sn_http {
 typedef struct {
     sn_req r;
     sn_http *h;
-    int infer;         /* 1 + sn_endpoint of an inference route (shufflenet_requests_total) */
-    const char *allow; /* methods for a 405 */
-    int oom;           /* the body could not be stored: 503 once it is over */
+    int infer;          /* 1 + sn_endpoint of an inference route (shufflenet_requests_total) */
+    const char *allow;  /* methods for a 405 */
+    int oom;            /* the body could not be stored: 503 once it is over */
+    int mem_over;       /* the body does not fit the memory budget: discarded, then 503 */
+    long long reserved; /* bytes of the memory budget held for the body */
+    /* An answer decided from the headers while the client is sending a body it did not
+     * offer with "Expect: 100-continue" waits until that body has been read (and dropped):
+     * closing a connection with unread data in it makes the kernel reset it, and the client
+     * may never see the reply. */
+    int defer;
+    int deferred_status;
+    char *deferred_body;
+    size_t deferred_len;
+    const char *deferred_ctype, *deferred_allow;
 } conn_req;
 
 #define H(r) (((conn_req *)(r))->h)
@@ -53,6 +66,18 @@ typedef struct {
 
 static enum MHD_Result reply(sn_req *r, int status, char *body, size_t len, const char *ctype,
                              const char *allow, const char *const *hdrs) {
+    conn_req *cr = (conn_req *)r;
+    if (cr->defer && !r->answered && !hdrs) { /* queued once the body is in (see conn_req) */
+        cr->deferred_status = status;
+        cr->deferred_body = body;
+        cr->deferred_len = len;
+        cr->deferred_ctype = ctype;
+        cr->deferred_allow = allow;
+        r->status = status;
+        r->bytes = len;
+        r->answered = 1;
+        return MHD_YES;
+    }
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(body);
@@ -100,7 +125,8 @@ enum MHD_Result sn_reply_json(sn_req *r, int status, json_t *j) {
     return reply_json(r, status, j, NULL);
 }
 
-enum MHD_Result sn_reply_error(sn_req *r, int status, const char *code, const char *msg) {
+static enum MHD_Result reply_error(sn_req *r, int status, const char *code, const char *msg,
+                                   int count) {
     static const struct {
         const char *code;
         sn_reject_reason reason;
@@ -111,11 +137,21 @@ enum MHD_Result sn_reply_error(sn_req *r, int status, const char *code, const ch
                {"invalid_image", SN_REJ_INVALID_IMAGE},
                {"unsupported_media_type", SN_REJ_UNSUPPORTED},
                {"bad_request", SN_REJ_BAD_REQUEST}}; /* timeouts: counted by the batcher */
-    for (size_t i = 0; i < sizeof rej / sizeof rej[0]; i++)
+    for (size_t i = 0; count && i < sizeof rej / sizeof rej[0]; i++)
         if (strcmp(rej[i].code, code) == 0) sn_metrics_reject(rej[i].reason);
     json_t *j = r->oip ? json_pack("{s:s}", "error", msg)
                        : json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
     return reply_json(r, status, j, status == 405 ? ((conn_req *)r)->allow : NULL);
+}
+
+enum MHD_Result sn_reply_error(sn_req *r, int status, const char *code, const char *msg) {
+    return reply_error(r, status, code, msg, 1);
+}
+
+/* 503 overloaded for the memory budget, counted as rejected{reason="memory"}. */
+static enum MHD_Result reply_memory(sn_req *r, const char *msg) {
+    sn_metrics_reject(SN_REJ_MEMORY);
+    return reply_error(r, 503, "overloaded", msg, 0);
 }
 
 enum MHD_Result sn_reply_errorf(sn_req *r, int status, const char *code, const char *fmt, ...) {
@@ -242,6 +278,10 @@ int sn_req_job_failed(sn_req *r, enum MHD_Result *ret) {
                                   "the client closed the connection while queued");
             return 1;
         }
+        if (j->status == SN_JOB_IMAGE_ERROR && j->img_status == SN_IMG_NOMEM) {
+            *ret = reply_memory(r, j->err);
+            return 1;
+        }
         if (j->status == SN_JOB_IMAGE_ERROR) {
             int status;
             const char *code = sn_image_error_code(j->img_status, &status);
@@ -269,6 +309,9 @@ static json_t *model_json(const sn_http_opts *o, int i) {
     if (m->path[0]) json_object_set_new(j, "path", json_string(m->path));
     if (m->synth_spec[0]) json_object_set_new(j, "synth", json_string(m->synth_spec));
     json_object_set_new(j, "batching", batching);
+    json_t *pre = json_object_get(j, "preprocess");
+    if (pre) json_object_set_new(pre, "mode", json_string(c->preprocess));
+    json_object_set_new(j, "preprocess_mode", json_string(c->preprocess));
     return j;
 }
 
@@ -395,42 +438,75 @@ static enum MHD_Result begin(sn_http *h, struct MHD_Connection *c, const char *u
     if (te && strcasecmp(te, "chunked") != 0)
         return sn_reply_error(r, 501, "not_implemented",
                               "Transfer-Encoding other than chunked is not supported");
+    const char *cl = sn_req_header(r, "Content-Length"), *expect = sn_req_header(r, "Expect");
+    long long n = cl ? strtoll(cl, NULL, 10) : 0;
+    long long limit = h->o.cfg->body_limit;
+    if ((te || (n > 0 && n <= limit)) && !(expect && strcasecmp(expect, "100-continue") == 0)) {
+        cr->defer = 1; /* an early answer waits for the body (see conn_req) */
+        r->watch = sn_guard_watch(h->guard, sn_req_fd(r));
+    }
     if (handler == not_found) return not_found(r);
     if (!cr->infer && !is_get(r)) return sn_reply_error(r, 405, "method_not_allowed", "use GET");
     enum MHD_Result ret = handler(r);
     if (r->answered || !r->on_body) return ret;
 
     /* the handler wants the body: refuse it now if it says it is too large */
-    long long limit = h->o.cfg->body_limit;
-    const char *cl = sn_req_header(r, "Content-Length");
-    long long n = cl ? strtoll(cl, NULL, 10) : 0;
     if (n > limit)
         return sn_reply_errorf(r, 413, "payload_too_large", "request body over the %lld-byte limit",
                                limit);
+    if (n > 0 && sn_budget_reserve_body(n) < 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "memory budget: %lld of %lld bytes in use, a %lld-byte body does not fit; "
+                 "retry later",
+                 sn_budget_used(), sn_budget_limit(), n);
+        /* A client waiting for 100 Continue gets the answer now and never sends the body;
+         * any other gets it once the body has been read and dropped (nothing is stored). */
+        return reply_memory(r, msg);
+    }
+    cr->defer = 0; /* from here on, answers come after the body anyway */
     if (n > 0) {
+        cr->reserved = n;
         r->body = malloc((size_t)n);
         if (!r->body) return sn_reply_error(r, 503, "overloaded", "out of memory");
         r->cap = (size_t)n;
     }
-    r->watch = sn_guard_watch(h->guard, sn_req_fd(r));
+    if (!r->watch) r->watch = sn_guard_watch(h->guard, sn_req_fd(r));
     return MHD_YES;
 }
 
-/* Append a chunk of body; past body_limit the body is dropped and the rest read and ignored.
+/* Drop the body received so far and give its memory back. */
+static void drop_body(conn_req *cr) {
+    sn_req *r = &cr->r;
+    free(r->body);
+    r->body = NULL;
+    r->len = r->cap = 0;
+    sn_budget_release(cr->reserved);
+    cr->reserved = 0;
+}
+
+/* Append a chunk of body; past body_limit, or when the memory budget refuses to let a body
+ * without Content-Length (chunked) grow, the body is dropped and the rest read and ignored.
  * Returns -1 when out of memory. */
-static int append_body(sn_req *r, const char *data, size_t n, long long limit) {
-    if (r->over_limit) return 0;
+static int append_body(conn_req *cr, const char *data, size_t n, long long limit) {
+    sn_req *r = &cr->r;
+    if (r->over_limit || cr->mem_over) return 0;
     if (r->len + n > (size_t)limit) {
         r->over_limit = 1;
-        free(r->body);
-        r->body = NULL;
-        r->len = r->cap = 0;
+        drop_body(cr);
         return 0;
     }
     if (r->len + n > r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 65536;
         while (nc < r->len + n) nc *= 2;
         if (nc > (size_t)limit) nc = (size_t)limit;
+        if (sn_budget_reserve_body((long long)(nc - r->cap)) < 0) {
+            sn_metrics_reject(SN_REJ_MEMORY);
+            cr->mem_over = 1;
+            drop_body(cr);
+            return 0;
+        }
+        cr->reserved += (long long)(nc - r->cap);
         uint8_t *nb = realloc(r->body, nc);
         if (!nb) return -1;
         r->body = nb;
@@ -448,16 +524,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     sn_http *h = cls;
     sn_req *r = *ctx;
     if (!r) return begin(h, c, url, method, ctx);
-    if (r->answered) { /* an early reply was queued: drop whatever body still comes */
+    conn_req *cr = *ctx;
+    if (r->answered) { /* an early reply: drop whatever body still comes */
+        if (*upload_size == 0 && cr->deferred_body) { /* the body is in: send it now */
+            sn_guard_unwatch(h->guard, r->watch);
+            r->watch = NULL;
+            cr->defer = 0;
+            r->answered = 0;
+            char *b = cr->deferred_body;
+            cr->deferred_body = NULL;
+            return reply(r, cr->deferred_status, b, cr->deferred_len, cr->deferred_ctype,
+                         cr->deferred_allow, NULL);
+        }
         *upload_size = 0;
         return MHD_YES;
     }
-    conn_req *cr = *ctx;
     if (*upload_size) {
-        if (!cr->oom && append_body(r, upload_data, *upload_size, h->o.cfg->body_limit)) {
-            free(r->body);
-            r->body = NULL;
-            r->len = r->cap = 0;
+        if (!cr->oom && append_body(cr, upload_data, *upload_size, h->o.cfg->body_limit)) {
+            drop_body(cr);
             cr->oom = 1;
         }
         *upload_size = 0;
@@ -466,6 +550,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     sn_guard_unwatch(h->guard, r->watch); /* the whole body is in */
     r->watch = NULL;
     if (cr->oom) return sn_reply_error(r, 503, "overloaded", "out of memory");
+    if (cr->mem_over) /* counted when it was refused */
+        return reply_error(r, 503, "overloaded",
+                           "the request body outgrew the memory budget; retry later", 0);
     if (r->suspended) { /* resumed: every job is done */
         r->suspended = 0;
         return r->on_done(r);
@@ -510,7 +597,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
                            ms * 1e-3);
     access_log(h, r, status, ms);
     if (r->ctx_free) r->ctx_free(r->ctx);
-    free(r->body);
+    drop_body(cr);
+    free(cr->deferred_body);
     pthread_mutex_destroy(&r->mu);
     free(cr);
     sn_metrics_inflight(-1);

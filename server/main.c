@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "server/batcher.h"
+#include "server/budget.h"
 #include "server/config.h"
 #include "server/healthcheck.h"
 #include "server/http.h"
@@ -86,6 +87,9 @@ int main(int argc, char **argv) {
     }
     if (cfg.nmodels == 0)
         fprintf(stderr, "shufflenet-server: WARNING: no model configured; /readyz stays 503\n");
+    sn_budget_init(cfg.memory_budget);
+    fprintf(stderr, "shufflenet-server: preprocess %s, memory budget %lld bytes\n", cfg.preprocess,
+            cfg.memory_budget);
     char lim[1024];
     sn_limits_describe(&cfg.limits, lim, sizeof lim);
     fprintf(stderr, "shufflenet-server: limits: %s\n", lim);

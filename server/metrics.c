@@ -2,6 +2,8 @@
  * rejection counters, gauges, build info, and the process_* metrics read from /proc. */
 #include "server/metrics.h"
 
+#include "server/budget.h"
+
 #include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
@@ -21,7 +23,7 @@ const int sn_metric_codes[SN_NCODES] = {200, 400, 404, 405, 413, 415, 499, 500, 
 static const char *const reject_names[SN_REJ_COUNT] = {
     "overloaded",        "timeout",         "disconnected",  "draining",
     "payload_too_large", "image_too_large", "invalid_image", "unsupported_media_type",
-    "bad_request",       "header_timeout"};
+    "bad_request",       "header_timeout",  "memory"};
 
 static const double le_seconds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                     0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -250,6 +252,14 @@ char *sn_metrics_render(size_t *len) {
     for (int r = 0; r < SN_REJ_COUNT; r++)
         put(&b, "shufflenet_rejected_total{reason=\"%s\"} %llu\n", reject_names[r],
             (unsigned long long)atomic_load_explicit(&g.rejected[r], memory_order_relaxed));
+    put(&b,
+        "# HELP shufflenet_memory_budget_used_bytes Bytes held against the memory budget "
+        "(request bodies in flight, decoder buffers).\n"
+        "# TYPE shufflenet_memory_budget_used_bytes gauge\n"
+        "shufflenet_memory_budget_used_bytes %lld\n"
+        "# HELP shufflenet_memory_budget_bytes The memory budget (config memory_budget).\n"
+        "# TYPE shufflenet_memory_budget_bytes gauge\nshufflenet_memory_budget_bytes %lld\n",
+        sn_budget_used(), sn_budget_limit());
     put(&b,
         "# HELP shufflenet_build_info Build information.\n"
         "# TYPE shufflenet_build_info gauge\nshufflenet_build_info{version=\"%s\",isa=\"%s\"} "

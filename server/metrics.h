@@ -40,6 +40,7 @@ typedef enum {
     SN_REJ_UNSUPPORTED,
     SN_REJ_BAD_REQUEST,
     SN_REJ_HEADER_TIMEOUT, /* headers not in within header_timeout_s (slowloris) */
+    SN_REJ_MEMORY,         /* over the memory budget (server/budget.h) */
     SN_REJ_COUNT
 } sn_reject_reason;
 

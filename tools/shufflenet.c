@@ -30,7 +30,7 @@
 static void usage_classify(FILE *o) {
     fprintf(o,
             "usage: shufflenet classify --model FILE [--top-k K] [--json] [--max-pixels N] "
-            "IMAGE...\n"
+            "[--preprocess fast|exact] IMAGE...\n"
             "  Decodes each JPEG/PNG (EXIF orientation applied), preprocesses it as the model's\n"
             "  metadata says, runs the network and prints the top-k classes with index,\n"
             "  WordNet id, label and softmax probability.\n"
@@ -38,6 +38,9 @@ static void usage_classify(FILE *o) {
             "  --json           JSON array of {file, width, height, top_k: [{index, wnid,\n"
             "                   label, score}]} (the objects the service returns)\n"
             "  --max-pixels N   refuse images over N pixels before decoding (default 40000000)\n"
+            "  --preprocess M   fast (default): JPEGs decoded at the cheapest DCT scale that\n"
+            "                   still covers the crop; exact: full-resolution decode, the model's\n"
+            "                   reference pixels (docs/request-path.md)\n"
             "  Labels: config/imagenet-classes.tsv (or $SHUFFLENET_LABELS).\n");
 }
 
@@ -59,7 +62,13 @@ static int cmd_classify(int argc, char **argv) {
             topk = (int)sn_cli_int("--top-k", v, 1, 1000000);
         else if ((v = sn_cli_opt(argc, argv, &i, "--max-pixels")))
             opts.max_pixels = sn_cli_int("--max-pixels", v, 1, 1L << 40);
-        else if (!strcmp(argv[i], "--json"))
+        else if ((v = sn_cli_opt(argc, argv, &i, "--preprocess"))) {
+            if (sn_pre_mode_parse(v, &opts.mode) < 0) {
+                fprintf(stderr, "shufflenet classify: --preprocess must be fast or exact\n");
+                free(files);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--json"))
             json = 1;
         else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "shufflenet classify: unknown option %s (see --help)\n", argv[i]);
@@ -241,7 +250,8 @@ static int cmd_preprocess(int argc, char **argv) {
     for (int i = 1; files && i < argc; i++) {
         const char *v;
         if (sn_cli_is_help(argv[i])) {
-            printf("usage: shufflenet preprocess --model FILE [--max-pixels N] IMAGE... -o X.npy\n"
+            printf("usage: shufflenet preprocess --model FILE [--max-pixels N] "
+                   "[--preprocess fast|exact] IMAGE... -o X.npy\n"
                    "  Decodes and preprocesses each JPEG/PNG as the model's metadata says (the\n"
                    "  same path as classify and the service) and writes float32 [N,3,S,S] .npy:\n"
                    "  the input of `shufflenet run` and of the v2 API's FP32 \"input\".\n");
@@ -254,7 +264,13 @@ static int cmd_preprocess(int argc, char **argv) {
             out = v;
         else if ((v = sn_cli_opt(argc, argv, &i, "--max-pixels")))
             opts.max_pixels = sn_cli_int("--max-pixels", v, 1, 1L << 40);
-        else if (argv[i][0] == '-' && argv[i][1]) {
+        else if ((v = sn_cli_opt(argc, argv, &i, "--preprocess"))) {
+            if (sn_pre_mode_parse(v, &opts.mode) < 0) {
+                fprintf(stderr, "shufflenet preprocess: --preprocess must be fast or exact\n");
+                free(files);
+                return 2;
+            }
+        } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "shufflenet preprocess: unknown option %s (see --help)\n", argv[i]);
             free(files);
             return 2;

@@ -35,10 +35,10 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 # servers stop at once on SIGTERM unless a test sets a shutdown delay (test_shutdown.py)
 export SHUFFLENET_SHUTDOWN_DELAY_MS=${SHUFFLENET_SHUTDOWN_DELAY_MS:-0}
 # the service suite, the bad-input catalog, slow and vanishing clients, shutdown, cgroups,
-# the v2 API and its bad-request catalog
+# the v2 API and its bad-request catalog, the memory budget
 rc=0
 for t in test_server.py test_badinput.py test_slow.py test_shutdown.py test_cgroup.py \
-    test_v2.py test_v2_badreq.py; do
+    test_v2.py test_v2_badreq.py test_memory.py; do
     python3 "$(dirname "$0")/$t" "$@" || rc=1
 done
 exit $rc

@@ -386,6 +386,8 @@ def t_models_and_probes(S):
     assert st == 200 and m["groups"] == 8 and m["macs"] > 0 and m["params"] > 0
     assert len(m["sha256"]) == 64 and m["weights"] in ("trained", "synthetic")
     assert m["batching"]["max_batch"] >= 1 and "preprocess" in m
+    # the preprocessing mode (docs/request-path.md): fast unless configured
+    assert m["preprocess_mode"] == "fast" and m["preprocess"]["mode"] == "fast", m
     assert S.get("/healthz")[0] == 200
     assert S.get("/readyz")[0] == 200
 

@@ -450,7 +450,6 @@ Test(engine, softmax_and_topk) {
 
 /* ---- loader rejections ----------------------------------------------------------------- */
 
-
 static void spit(const char *path, const char *b, size_t len) {
     FILE *f = fopen(path, "wb");
     cr_assert_eq(fwrite(b, 1, len, f), len);

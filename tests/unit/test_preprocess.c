@@ -10,6 +10,7 @@
 #include "common/image.h"
 #include "tools/npy.h"
 #include "common/preprocess.h"
+#include "common/resize.h"
 #include "tests/unit/shared.h"
 
 #define CROP  224
@@ -155,7 +156,6 @@ Test(preprocess, channel_order_mean_std) {
 static const char *shared_dir(void) {
     return sn_test_shared("images/skimage_chelsea.png");
 }
-
 
 Test(preprocess, megvii_matches_opencv_reference) {
     const char *sh = shared_dir();
@@ -384,4 +384,48 @@ Test(preprocess, rejects_bad_arguments) {
     cr_assert_eq(sn_preprocess_image(&p, img, 300, 300, out, err, sizeof err), -1);
     free(out);
     free(img);
+}
+
+/* The AVX2 vertical pass + normalisation and its scalar twin give the same bits on odd
+ * lengths, every split point and extreme inputs. */
+Test(preprocess, vline_avx2_equals_scalar) {
+    if (!sn_rs_have_avx2()) cr_skip_test("no AVX2 on this CPU");
+    uint32_t s = 7;
+    int32_t a[300], b[300];
+    float o1[300], o2[300];
+    for (int n = 1; n <= 67; n += 3)
+        for (int split = 0; split <= n + 2; split += 1 + n / 7)
+            for (int t = 0; t < 4; t++) {
+                for (int i = 0; i < n; i++) {
+                    s = s * 1664525u + 1013904223u;
+                    a[i] = t == 3 ? 255 * 2048 : (int32_t)(s >> 12) % (255 * 2048 + 1);
+                    s = s * 1664525u + 1013904223u;
+                    b[i] = t == 2 ? 0 : (int32_t)(s >> 12) % (255 * 2048 + 1);
+                }
+                int w0 = (int)(s % 2049), w1 = 2048 - w0;
+                float mean = t & 1 ? 123.675f : 0.f, sd = t & 1 ? 58.395f : 1.f;
+                sn_rs_vline_scalar(a, b, n, split, w0, w1, mean, sd, o1);
+                sn_rs_vline_avx2(a, b, n, split, w0, w1, mean, sd, o2);
+                cr_assert_eq(memcmp(o1, o2, (size_t)n * sizeof(float)), 0, "n %d split %d case %d",
+                             n, split, t);
+            }
+}
+
+/* The whole preprocessing gives the same tensor with the AVX2 kernel and without it. */
+Test(preprocess, avx2_and_scalar_tensors_agree) {
+    if (!sn_rs_have_avx2()) cr_skip_test("no AVX2 on this CPU");
+    static const int sizes[][2] = {{451, 300}, {333, 257}, {1001, 75}, {225, 224}, {8, 6}};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        int w = sizes[k][0], h = sizes[k][1];
+        uint8_t *img = random_image(w, h, (uint32_t)k + 3);
+        float *a = run(&megvii, img, w, h);
+        setenv("SN_NO_AVX2", "1", 1);
+        sn_rs_reset_isa();
+        float *b = run(&megvii, img, w, h);
+        unsetenv("SN_NO_AVX2");
+        sn_rs_reset_isa();
+        cr_assert(sn_rs_have_avx2());
+        cr_assert_eq(memcmp(a, b, sizeof(float) * 3 * PLANE), 0, "%dx%d", w, h);
+        free(a), free(b), free(img);
+    }
 }

@@ -178,3 +178,96 @@ Test(reference, classify_images_g3) {
     sn_model_free(m);
     unlink(tmp);
 }
+
+/* ---- exact mode against the reference ------------------------------------------------------ */
+
+/* The exact-mode tensor of the photos the reference inputs were made from (OpenCV imread +
+ * cv2.resize INTER_LINEAR + crop, BGR 0..255) is the reference input, bit for bit. */
+Test(reference, exact_mode_tensors_are_the_reference_inputs) {
+    need_shared();
+    static const char *pairs[][2] = {{"skimage_chelsea.png", "chelsea"},
+                                     {"skimage_coffee.png", "coffee"}};
+    const sn_preprocess megvii = {0, SN_RESIZE_OPENCV_BILINEAR, 256, 1, 224, {0, 0, 0}, {1, 1, 1}};
+    float *x = malloc(3 * 224 * 224 * sizeof(float));
+    for (int i = 0; i < 2; i++) {
+        char path[512], err[256];
+        snprintf(path, sizeof path, "%s/images/%s", shared_dir(), pairs[i][0]);
+        size_t len;
+        uint8_t *buf = sn_read_file(path, 0, &len, err, sizeof err);
+        cr_assert_not_null(buf, "%s", err);
+        sn_input_opts o = {.max_pixels = 40000000, .mode = SN_PRE_EXACT};
+        cr_assert_eq(sn_input_from_bytes(&megvii, &o, buf, len, x, NULL, err, sizeof err),
+                     SN_IMG_OK, "%s", err);
+        free(buf);
+        snprintf(path, sizeof path, "%s/models/reference/megvii-g3-0.5x/%s_input_nchw_bgr0-255.npy",
+                 shared_dir(), pairs[i][1]);
+        float *ref;
+        int64_t shape[8];
+        int nd;
+        cr_assert_eq(sn_npy_read(path, &ref, shape, &nd, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(memcmp(x, ref, 3 * 224 * 224 * sizeof(float)), 0,
+                     "%s: exact-mode tensor differs from the reference input", pairs[i][0]);
+        free(ref);
+    }
+    free(x);
+}
+
+/* Exact mode gives every decodable photo the g3 top-1 that ../shared/images/README.md lists
+ * (OpenCV preprocessing), and the edge cases that have one theirs. */
+Test(reference, exact_mode_reference_top1) {
+    need_shared();
+    static const struct {
+        const char *file;
+        int top1;
+    } want[] = {
+        {"skimage_chelsea.png", 285},
+        {"skimage_coffee.png", 967},
+        {"skimage_motorcycle_left.png", 665},
+        {"skimage_camera.png", 872},
+        {"skimage_rocket.jpg", 668},
+        {"opencv_squirrel_cls.jpg", 335},
+        {"opencv_orange.jpg", 951},
+        {"opencv_fruits.jpg", 951},
+        {"opencv_messi5.jpg", 768},
+        {"opencv_chicky_512.png", 255},
+        {"opencv_baboon.jpg", 88},
+        {"opencv_butterfly.jpg", 459},
+        {"matplotlib_grace_hopper.jpg", 457},
+        {"sklearn_china.jpg", 663},
+        {"caffe_cat.jpg", 277},
+        {"qengineering_cat.jpg", 281},
+        {"qengineering_vulture.jpg", 21},
+        {"edge_exif6_coffee.jpg", 967},
+        {"edge_cmyk_chelsea.jpg", 285},
+        {"edge_huge_6000x4000_coffee.jpg", 967},
+        {"edge_progressive_caffe_cat.jpg", 277},
+        {"edge_arithmetic_caffe_cat.jpg", 277},
+        {"edge_rgba_chelsea.png", 285},
+    };
+    char tmp[512], err[256];
+    sn_model *m = convert_and_load("megvii-shufflenet-v1-g3-0.5x.pth.tar", tmp, sizeof(tmp));
+    sn_engine *e = sn_engine_create(m, 1, err, sizeof(err));
+    const sn_model_info *I = sn_model_info_of(m);
+    float *x = malloc(3 * 224 * 224 * sizeof(float)), *l = malloc(1000 * sizeof(float));
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/images/%s", shared_dir(), want[i].file);
+        size_t len;
+        uint8_t *buf = sn_read_file(path, 0, &len, err, sizeof err);
+        cr_assert_not_null(buf, "%s", err);
+        sn_input_opts o = {.max_pixels = 40000000, .mode = SN_PRE_EXACT};
+        cr_assert_eq(sn_input_from_bytes(&I->pre, &o, buf, len, x, NULL, err, sizeof err),
+                     SN_IMG_OK, "%s: %s", want[i].file, err);
+        free(buf);
+        sn_engine_run(e, x, 1, l);
+        int t;
+        sn_topk(l, 1000, 1, &t);
+        cr_assert_eq(t, want[i].top1, "%s: exact-mode top-1 %d, the reference's %d", want[i].file,
+                     t, want[i].top1);
+    }
+    free(x);
+    free(l);
+    sn_engine_free(e);
+    sn_model_free(m);
+    unlink(tmp);
+}

@@ -1,0 +1,393 @@
+/* test_stream.c - decoding only the window (common/stream.c): the pixels handed over with
+ * jpeg_crop_scanline + jpeg_skip_scanlines (and PNG's early stop) are bit-identical to a full
+ * decode's, for JPEGs written here with libjpeg (odd sizes, 4:2:0/4:2:2/4:4:0/4:4:4, gray,
+ * CMYK, progressive, arithmetic, restart markers, every EXIF orientation, every DCT scale M/8)
+ * and for every image in ../shared/images; and the exact-mode tensor equals full decode +
+ * preprocess. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h>
+
+#include "common/image.h"
+#include "common/input.h"
+#include "common/preprocess.h"
+#include "common/stream.h"
+#include "tests/unit/shared.h"
+
+static char err[256];
+
+/* ---- JPEGs made here ------------------------------------------------------------------- */
+
+typedef struct {
+    int w, h;
+    int comps;  /* 1 gray, 3 YCbCr, 4 CMYK (Adobe) */
+    int hs, vs; /* luma sampling factors (chroma 1x1) */
+    int progressive, arith, restart, quality;
+} jspec;
+
+/* Noise on top of gradients: every DCT coefficient and every chroma sample matters. */
+static uint8_t *make_pixels(int w, int h, int comps, uint32_t seed) {
+    uint8_t *p = malloc((size_t)w * h * comps);
+    cr_assert_not_null(p);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < comps; c++) {
+                seed = seed * 1664525u + 1013904223u;
+                int v = (x * (3 + c) + y * (5 - c)) % 256 + (int)(seed >> 28) * 6 - 45;
+                p[((size_t)y * w + x) * comps + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+    return p;
+}
+
+static uint8_t *make_jpeg(const jspec *s, size_t *len) {
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    unsigned char *out = NULL;
+    unsigned long n = 0;
+    jpeg_mem_dest(&c, &out, &n);
+    c.image_width = (JDIMENSION)s->w;
+    c.image_height = (JDIMENSION)s->h;
+    c.input_components = s->comps;
+    c.in_color_space = s->comps == 1 ? JCS_GRAYSCALE : s->comps == 4 ? JCS_CMYK : JCS_RGB;
+    jpeg_set_defaults(&c);
+    if (s->comps == 4) jpeg_set_colorspace(&c, JCS_YCCK);
+    jpeg_set_quality(&c, s->quality ? s->quality : 90, TRUE);
+    if (s->comps >= 3) {
+        c.comp_info[0].h_samp_factor = s->hs;
+        c.comp_info[0].v_samp_factor = s->vs;
+        for (int i = 1; i < c.num_components; i++)
+            c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
+        if (s->comps == 4)
+            c.comp_info[3].h_samp_factor = s->hs, c.comp_info[3].v_samp_factor = s->vs;
+    }
+    if (s->progressive) jpeg_simple_progression(&c);
+    c.arith_code = s->arith ? TRUE : FALSE;
+    if (s->restart) c.restart_in_rows = s->restart;
+    uint8_t *px = make_pixels(s->w, s->h, s->comps, (uint32_t)(s->w * 31 + s->h));
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = px + (size_t)c.next_scanline * s->w * s->comps;
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    free(px);
+    *len = n;
+    return out;
+}
+
+/* The same JPEG with an APP1 Exif segment carrying Orientation o, right after SOI. */
+static uint8_t *with_orientation(const uint8_t *j, size_t n, int o, size_t *outlen) {
+    static const uint8_t tiff_head[] = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0,
+                                        3,   0,   0, 0,  1, 0, 0, 0, 0, 0, 0,    0,    0};
+    uint8_t tiff[sizeof tiff_head];
+    memcpy(tiff, tiff_head, sizeof tiff);
+    tiff[19] = (uint8_t)o; /* value, big-endian SHORT in the first 2 bytes of the field */
+    tiff[18] = 0;
+    size_t seg = 2 + 6 + sizeof tiff;
+    uint8_t *b = malloc(n + 2 + seg);
+    memcpy(b, j, 2);
+    b[2] = 0xff, b[3] = 0xe1, b[4] = (uint8_t)(seg >> 8), b[5] = (uint8_t)seg;
+    memcpy(b + 6, "Exif\0\0", 6);
+    memcpy(b + 12, tiff, sizeof tiff);
+    memcpy(b + 12 + sizeof tiff, j + 2, n - 2);
+    *outlen = n + 2 + seg;
+    return b;
+}
+
+/* ---- a sink that records a rectangle ----------------------------------------------------- */
+
+typedef struct {
+    int x0, x1, y0, y1;
+    uint8_t *pix;  /* (x1-x0) x (y1-y0) x 3 */
+    uint8_t *seen; /* per pixel */
+} rect;
+
+static int all_rows(void *c, int y) {
+    (void)c, (void)y;
+    return 1;
+}
+static void rect_row(void *c, int y, const uint8_t *px, ptrdiff_t xs) {
+    rect *r = c;
+    int w = r->x1 - r->x0;
+    for (int x = 0; x < w; x++) {
+        size_t i = (size_t)(y - r->y0) * w + x;
+        memcpy(r->pix + i * 3, px + x * xs, 3);
+        r->seen[i]++;
+    }
+}
+static void rect_col(void *c, int x, const uint8_t *py, ptrdiff_t ys) {
+    rect *r = c;
+    int w = r->x1 - r->x0;
+    for (int y = 0; y < r->y1 - r->y0; y++) {
+        size_t i = (size_t)y * w + (x - r->x0);
+        memcpy(r->pix + i * 3, py + y * ys, 3);
+        r->seen[i]++;
+    }
+}
+
+/* Decode rectangle [x0,x1) x [y0,y1) at scale m, cropped (no_skip 0) or not. */
+static sn_image_status decode_rect(const uint8_t *b, size_t n, int m, int no_skip, rect *r) {
+    sn_stream *s;
+    sn_stream_info si;
+    sn_image_status st = sn_stream_open(b, n, 0, &s, &si, err, sizeof err);
+    if (st != SN_IMG_OK) return st;
+    size_t np = (size_t)(r->x1 - r->x0) * (r->y1 - r->y0);
+    r->pix = calloc(np, 3);
+    r->seen = calloc(np, 1);
+    if (no_skip) sn_stream_no_skip(s);
+    sn_sink k = {r->x0, r->x1, r->y0, r->y1, r, all_rows, all_rows, rect_row, rect_col};
+    st = sn_stream_run(s, m, &k, err, sizeof err);
+    sn_stream_close(s);
+    if (st == SN_IMG_OK)
+        for (size_t i = 0; i < np; i++)
+            cr_assert_eq(r->seen[i], 1, "pixel %zu fed %d times", i, r->seen[i]);
+    return st;
+}
+
+static void rect_free(rect *r) {
+    free(r->pix);
+    free(r->seen);
+}
+
+/* The full decode at scale m (no crop, no skip); at m = 8 also checked against
+ * sn_image_decode's whole image. */
+static rect full_decode(const uint8_t *b, size_t n, int m, const char *what) {
+    sn_stream *s;
+    sn_stream_info si;
+    cr_assert_eq(sn_stream_open(b, n, 0, &s, &si, err, sizeof err), SN_IMG_OK, "%s: %s", what, err);
+    int w, h;
+    sn_stream_scaled_size(s, m, &w, &h);
+    sn_stream_close(s);
+    rect full = {0, w, 0, h, NULL, NULL};
+    cr_assert_eq(decode_rect(b, n, m, 1, &full), SN_IMG_OK, "%s: %s", what, err);
+    if (m == 8) {
+        sn_image im;
+        cr_assert_eq(sn_image_decode(b, n, 0, 0, &im, err, sizeof err), SN_IMG_OK);
+        cr_assert(im.width == w && im.height == h);
+        cr_assert_eq(memcmp(im.rgb, full.pix, (size_t)w * h * 3), 0,
+                     "%s: streamed full decode differs from sn_image_decode", what);
+        sn_image_free(&im);
+    }
+    return full;
+}
+
+/* The window [x0,x1) x [y0,y1) of a cropped decode at scale m equals the same window of the
+ * full decode at that scale. */
+static void check_window(const uint8_t *b, size_t n, int m, const rect *full, int x0, int x1,
+                         int y0, int y1, const char *what) {
+    int w = full->x1, h = full->y1;
+    x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
+    x1 = x1 > w ? w : x1, y1 = y1 > h ? h : y1;
+    rect win = {x0, x1, y0, y1, NULL, NULL};
+    cr_assert_eq(decode_rect(b, n, m, 0, &win), SN_IMG_OK, "%s m=%d: %s", what, m, err);
+    for (int y = y0; y < y1; y++) {
+        const uint8_t *a = win.pix + (size_t)(y - y0) * (x1 - x0) * 3;
+        const uint8_t *c = full->pix + ((size_t)y * w + x0) * 3;
+        if (memcmp(a, c, (size_t)(x1 - x0) * 3) == 0) continue;
+        int x = 0;
+        while (memcmp(a + x * 3, c + x * 3, 3) == 0) x++;
+        cr_assert_fail("%s, scale %d/8, window [%d,%d)x[%d,%d) of %dx%d: pixel (%d,%d) is "
+                       "%d,%d,%d, full decode %d,%d,%d",
+                       what, m, x0, x1, y0, y1, w, h, x0 + x, y, a[x * 3], a[x * 3 + 1],
+                       a[x * 3 + 2], c[x * 3], c[x * 3 + 1], c[x * 3 + 2]);
+    }
+    rect_free(&win);
+}
+
+/* Windows of several shapes and places, at every scale in the mask. */
+static void check_many(const uint8_t *b, size_t n, const char *what, int scales) {
+    for (int m = 8; m >= 1; m--) {
+        if (!(scales & (1 << m))) continue;
+        rect full = full_decode(b, n, m, what);
+        int w = full.x1, h = full.y1;
+        int boxes[][4] = {{w / 7, w - w / 5, h / 6, h - h / 9},
+                          {w / 2, w / 2 + 1, h / 3, h / 3 + 2},
+                          {1, w - 1, 1, h - 1},
+                          {0, w / 3 + 5, h / 2, h},
+                          {w / 3 + 17, w, 0, h / 4 + 3},
+                          {(w * 3) / 8 - 1, (w * 5) / 8 + 3, (h * 3) / 8 - 1, (h * 5) / 8 + 2}};
+        for (size_t i = 0; i < sizeof boxes / sizeof boxes[0]; i++) {
+            int *bx = boxes[i];
+            if (bx[1] <= bx[0] || bx[3] <= bx[2]) continue;
+            check_window(b, n, m, &full, bx[0], bx[1], bx[2], bx[3], what);
+        }
+        rect_free(&full);
+    }
+}
+
+Test(stream, crop_is_identical_to_full_decode) {
+    static const jspec specs[] = {
+        {333, 257, 3, 2, 2, 0, 0, 0, 90}, /* 4:2:0, odd sizes */
+        {333, 257, 3, 2, 1, 0, 0, 0, 90}, /* 4:2:2 */
+        {333, 257, 3, 1, 2, 0, 0, 0, 90}, /* 4:4:0 */
+        {333, 257, 3, 1, 1, 0, 0, 0, 90}, /* 4:4:4 */
+        {301, 199, 1, 1, 1, 0, 0, 0, 85}, /* grayscale */
+        {259, 171, 4, 1, 1, 0, 0, 0, 92}, /* Adobe CMYK (YCCK) */
+        {259, 171, 4, 2, 2, 0, 0, 0, 92}, /* YCCK with 4:2:0 */
+        {347, 263, 3, 2, 2, 1, 0, 0, 90}, /* progressive 4:2:0 */
+        {347, 263, 3, 1, 1, 1, 0, 0, 90}, /* progressive 4:4:4 */
+        {347, 263, 3, 2, 2, 0, 1, 0, 90}, /* arithmetic */
+        {347, 263, 3, 2, 2, 1, 1, 0, 90}, /* progressive arithmetic */
+        {347, 263, 3, 2, 2, 0, 0, 1, 90}, /* restart markers every MCU row */
+        {347, 263, 3, 1, 1, 0, 0, 2, 75}, /* 4:4:4 with restart markers */
+        {1001, 75, 3, 2, 2, 0, 0, 0, 80}, /* wide */
+        {75, 1001, 3, 2, 1, 0, 0, 0, 80}, /* tall */
+        {17, 9, 3, 2, 2, 0, 0, 0, 90},    /* smaller than two iMCUs */
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        size_t n;
+        uint8_t *b = make_jpeg(&specs[i], &n);
+        char what[128];
+        snprintf(what, sizeof what, "JPEG %dx%d comps %d sampling %dx%d%s%s%s", specs[i].w,
+                 specs[i].h, specs[i].comps, specs[i].hs, specs[i].vs,
+                 specs[i].progressive ? " progressive" : "", specs[i].arith ? " arithmetic" : "",
+                 specs[i].restart ? " restart" : "");
+        check_many(b, n, what, 0x1fe); /* every scale 1/8 .. 8/8 */
+        free(b);
+    }
+}
+
+Test(stream, crop_with_every_orientation) {
+    static const jspec specs[] = {{333, 257, 3, 2, 2, 0, 0, 0, 90},
+                                  {259, 171, 4, 2, 1, 0, 0, 0, 90},
+                                  {301, 199, 1, 1, 1, 1, 0, 0, 85}};
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        size_t n;
+        uint8_t *b = make_jpeg(&specs[i], &n);
+        sn_image ref;
+        cr_assert_eq(sn_image_decode(b, n, 0, 0, &ref, err, sizeof err), SN_IMG_OK);
+        for (int o = 1; o <= 8; o++) {
+            size_t on;
+            uint8_t *ob = with_orientation(b, n, o, &on);
+            sn_image im;
+            cr_assert_eq(sn_image_decode(ob, on, 0, 0, &im, err, sizeof err), SN_IMG_OK);
+            cr_assert_eq(im.orientation, o);
+            sn_image_free(&im);
+            char what[96];
+            snprintf(what, sizeof what, "spec %zu orientation %d", i, o);
+            check_many(ob, on, what, (1 << 8) | (1 << 5) | (1 << 3) | (1 << 1));
+            free(ob);
+        }
+        sn_image_free(&ref);
+        free(b);
+    }
+}
+
+/* ---- the shared images ------------------------------------------------------------------- */
+
+static const char *shared(void) {
+    return sn_test_shared_dir();
+}
+
+static uint8_t *slurp(const char *name, size_t *n) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/images/%s", shared(), name);
+    FILE *f = fopen(p, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long l = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)l);
+    cr_assert_eq(fread(b, 1, (size_t)l, f), (size_t)l);
+    fclose(f);
+    *n = (size_t)l;
+    return b;
+}
+
+static const char *photos[] = {
+    "caffe_cat.jpg",
+    "caffe_cat_gray.jpg",
+    "edge_444_restart_caffe_cat.jpg",
+    "edge_arithmetic_caffe_cat.jpg",
+    "edge_cmyk_chelsea.jpg",
+    "edge_exif6_coffee.jpg",
+    "edge_progressive_caffe_cat.jpg",
+    "edge_tiny_8x6_caffe_cat.jpg",
+    "exif_Landscape_3.jpg",
+    "exif_Landscape_6.jpg",
+    "exif_Landscape_8.jpg",
+    "exif_Portrait_6.jpg",
+    "matplotlib_grace_hopper.jpg",
+    "opencv_baboon.jpg",
+    "opencv_butterfly.jpg",
+    "opencv_fruits.jpg",
+    "opencv_messi5.jpg",
+    "opencv_orange.jpg",
+    "opencv_squirrel_cls.jpg",
+    "qengineering_cat.jpg",
+    "qengineering_vulture.jpg",
+    "skimage_rocket.jpg",
+    "sklearn_china.jpg",
+    "skimage_chelsea.png",
+    "skimage_coffee.png",
+    "skimage_camera.png",
+    "edge_rgba_chelsea.png",
+    "opencv_chicky_512.png",
+    "skimage_motorcycle_left.png",
+    "edge_huge_6000x4000_coffee.jpg",
+};
+
+Test(stream, shared_images_crop_is_identical) {
+    sn_test_shared("images/caffe_cat.jpg");
+    size_t n;
+    for (size_t i = 0; i < sizeof photos / sizeof photos[0]; i++) {
+        uint8_t *b = slurp(photos[i], &n);
+        cr_assert_not_null(b, "%s missing", photos[i]);
+        int huge = strstr(photos[i], "huge") != NULL;
+        check_many(b, n, photos[i], huge ? (1 << 1) : (1 << 8) | (1 << 5) | (1 << 4));
+        free(b);
+    }
+}
+
+/* The exact-mode tensor (window decode + plan) equals the whole image decoded and then
+ * preprocessed, for both presets, bit for bit. */
+Test(stream, exact_tensor_equals_full_decode_then_preprocess) {
+    static const sn_preprocess presets[2] = {
+        {0, SN_RESIZE_OPENCV_BILINEAR, 256, 1, 224, {0, 0, 0}, {1, 1, 1}},
+        {1,
+         SN_RESIZE_PILLOW_BILINEAR,
+         256,
+         0,
+         224,
+         {123.675f, 116.28f, 103.53f},
+         {58.395f, 57.12f, 57.375f}}};
+    static const jspec specs[] = {{333, 257, 3, 2, 2, 0, 0, 0, 90},
+                                  {259, 371, 4, 1, 1, 0, 0, 0, 90},
+                                  {301, 299, 1, 1, 1, 1, 0, 0, 85},
+                                  {517, 301, 3, 2, 1, 0, 1, 1, 90}};
+    float *a = malloc(3 * 224 * 224 * sizeof(float)), *c = malloc(3 * 224 * 224 * sizeof(float));
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        size_t n;
+        uint8_t *b = make_jpeg(&specs[i], &n);
+        for (int o = 1; o <= 8; o++) {
+            size_t on;
+            uint8_t *ob = with_orientation(b, n, o, &on);
+            sn_image im;
+            cr_assert_eq(sn_image_decode(ob, on, 0, 0, &im, err, sizeof err), SN_IMG_OK);
+            for (int p = 0; p < 2; p++) {
+                sn_input_opts opt = {.max_pixels = 0, .mode = SN_PRE_EXACT};
+                sn_input_info info;
+                cr_assert_eq(
+                    sn_input_from_bytes(&presets[p], &opt, ob, on, a, &info, err, sizeof err),
+                    SN_IMG_OK, "%s", err);
+                cr_assert_eq(info.scale_num, 8);
+                cr_assert_eq(sn_preprocess_image(&presets[p], im.rgb, im.width, im.height, c, err,
+                                                 sizeof err),
+                             0);
+                cr_assert_eq(memcmp(a, c, 3 * 224 * 224 * sizeof(float)), 0,
+                             "spec %zu orientation %d preset %d: tensors differ", i, o, p);
+            }
+            sn_image_free(&im);
+            free(ob);
+        }
+        free(b);
+    }
+    free(a);
+    free(c);
+}
