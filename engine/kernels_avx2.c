@@ -11,6 +11,7 @@ typedef __m256 V;
 #define STEM_CB    6
 #define STEM_NV    2
 #define PW_NARROW  4 /* see pw_narrow */
+#define PW_PACK    1 /* packed column panels, see pw_pack */
 #define DW_ROWSUMS 1
 
 #define vset1(x)      _mm256_set1_ps(x)

@@ -16,12 +16,15 @@
  *   vhsum(v)                   sum of the lanes
  *   SIMD_TABLE, SIMD_NAME      the table's symbol and name
  *   optionally PW_NARROW       4: 1x1-conv tails of <= 4 columns vectorised over rows
+ *   optionally PW_PACK         1: 1x1-conv column panels copied into contiguous scratch first
  *   optionally DW_ROWSUMS      1: the flat depthwise sums each kernel row in its own chain
  *   optionally HV, HVL         a half-width vector (hvset1 hvfma hvadd hvmax hvload_n(p, n)
  *                              hvstore_n(p, v, n)) for narrow 1x1-conv tails
  *
  * Layouts and argument meanings are those of kernels.h; the scalar twins in
  * kernels_scalar.c define the results (up to float rounding order). */
+
+#include <stdint.h>
 
 #define NR        (2 * VL) /* columns of a 1x1-conv micro-tile */
 #define PW_PF_LOC 2        /* the next panel's prefetch goes to L2 */
@@ -440,5 +443,5 @@ static void fc(const float *feat, int n, int C, const float *w, const float *bia
         }
 }
 
-const sn_kernels SIMD_TABLE = {SIMD_NAME,  pw_packed_size, pack_pw,        pw, dw,
+const sn_kernels SIMD_TABLE = {SIMD_NAME,  pw_packed_size, pack_pw,        pw, pw_scratch_size, dw,
                                avgpool_s2, stem_pool,      global_avgpool, fc};

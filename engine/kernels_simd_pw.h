@@ -21,6 +21,7 @@ static void pack_pw(const float *w, int M, int K, float *packed) {
     }
 }
 
+#ifndef PW_PACK /* the strided micro-tiles (AVX-512, NEON) */
 /* One micro-tile: mr rows x NR columns. tail 0: all NR columns; 1: nc < NR columns; 2: nc <=
  * VL columns (one vector, the second accumulator row is left out). pf, if not NULL, is the
  * next column panel (same ld): its K rows are prefetched while this tile runs, so the panel
@@ -190,6 +191,8 @@ PW_TABLE(hw);
 PW_TABLE(hn);
 #endif
 
+#endif
+
 #ifdef PW_NARROW
 /* The last nc <= PW_NARROW columns (a 7x7 plane leaves 1 after three 16-column panels, a 14x14
  * one 4) on a CPU where each weight broadcast costs a load (AVX2): the vectors run over a row
@@ -270,9 +273,122 @@ static void (*const pw_narrows[PW_NARROW + 1])(const sn_pw_args *, size_t, int, 
 _Static_assert(PW_NARROW == 4 && MRMAX <= VL, "pw_narrow: 1..4 columns, one vector of rows");
 #endif
 
+#ifdef PW_PACK
+/* Packed panels (AVX2). Each column panel's K x NR inputs are copied once into a contiguous,
+ * aligned buffer (zero past the panel's nc columns) that every row block then reads: rows of
+ * the panel are 64 bytes apart instead of in_ld floats (no split cache lines, one page for 64
+ * rows), and the micro-tile's k loop runs four k at a time with constant offsets from two
+ * pointers. Per k that is 2 loads + mr broadcasts + 2*mr FMAs and a quarter of the loop
+ * overhead: about 21 instructions per 12 FMAs for a 6-row block, against 25 with the strided
+ * loads (and a prefetch test) of pw_tile. That matters on a core shared with a busy SMT
+ * sibling, where instructions, not FMAs, are the limit (docs/kernels.md). */
+static size_t pw_scratch_size(int M, int K) {
+    (void)M;
+    return (size_t)K * NR + 16; /* + alignment */
+}
+
+static AI void pw_pack(const float *in, size_t ld, int K, int nc, float *buf) {
+    if (nc == NR) {
+        for (int k = 0; k < K; k++) {
+            const float *s = in + (size_t)k * ld;
+            vstore(buf + (size_t)k * NR, vload(s));
+            vstore(buf + (size_t)k * NR + VL, vload(s + VL));
+        }
+        return;
+    }
+    int n0 = imin(nc, VL), n1 = imax(nc - VL, 0);
+    for (int k = 0; k < K; k++) {
+        const float *s = in + (size_t)k * ld;
+        vstore(buf + (size_t)k * NR, vload_n(s, 0, n0, 0.0f));
+        vstore(buf + (size_t)k * NR + VL, n1 ? vload_n(s + VL, 0, n1, 0.0f) : vset1(0.0f));
+    }
+}
+
+/* The epilogue of a micro-tile: residual, ReLU, store. tail 0: all NR columns; 1: nc < NR
+ * columns; 2: nc <= VL columns, in acc0 only. */
+static AI void pw_epi(const int mr, const int tail, V *acc0, V *acc1, float *out, size_t out_ld,
+                      const float *res, size_t res_ld, int relu, int nc) {
+    const int two = tail != 2;
+    int n0 = tail ? imin(nc, VL) : VL, n1 = tail ? imax(nc - VL, 0) : VL;
+    V zero = vset1(0.0f);
+#pragma GCC unroll 16
+    for (int i = 0; i < mr; i++) {
+        float *o = out + (size_t)i * out_ld;
+        if (res) {
+            const float *r = res + (size_t)i * res_ld;
+            acc0[i] = vadd(acc0[i], tail ? vload_n(r, 0, n0, 0.0f) : vload(r));
+            if (two) acc1[i] = vadd(acc1[i], tail ? vload_n(r + VL, 0, n1, 0.0f) : vload(r + VL));
+        }
+        if (relu) {
+            acc0[i] = vmax(acc0[i], zero);
+            if (two) acc1[i] = vmax(acc1[i], zero);
+        }
+        if (tail) {
+            vstore_n(o, acc0[i], n0);
+            if (two) vstore_n(o + VL, acc1[i], n1);
+        } else {
+            vstore(o, acc0[i]);
+            vstore(o + VL, acc1[i]);
+        }
+    }
+}
+
+/* mr rows x NR columns (two: both vectors; else the first only, nc <= VL) from the packed
+ * panel; each output is bias, then one FMA per k in order, then residual and ReLU, as in
+ * pw_tile and pw_narrow. */
+static AI void pw_ptile(const int mr, const int two, int K, const float *x, const float *w,
+                        const float *bias, float *out, size_t out_ld, const float *res,
+                        size_t res_ld, int relu, int nc) {
+    V acc0[MRMAX], acc1[MRMAX];
+#pragma GCC unroll 16
+    for (int i = 0; i < mr; i++) acc0[i] = acc1[i] = vset1(bias[i]);
+        /* unrolled by GCC with constant offsets; written as one loop, since a hand-unrolled body
+         * made GCC 12 rotate registers and spill accumulators */
+#pragma GCC unroll 4
+    for (int k = 0; k < K; k++, x += NR, w += mr) {
+        V a0 = vload(x), a1 = two ? vload(x + VL) : a0;
+#pragma GCC unroll 16
+        for (int i = 0; i < mr; i++) {
+            V b = vset1(w[i]);
+            acc0[i] = vfma(b, a0, acc0[i]);
+            if (two) acc1[i] = vfma(b, a1, acc1[i]);
+        }
+    }
+    if (!two)
+        pw_epi(mr, 2, acc0, acc1, out, out_ld, res, res_ld, relu, nc);
+    else if (nc == NR)
+        pw_epi(mr, 0, acc0, acc1, out, out_ld, res, res_ld, relu, nc);
+    else
+        pw_epi(mr, 1, acc0, acc1, out, out_ld, res, res_ld, relu, nc);
+}
+
+typedef void (*pw_ptile_fn)(int K, const float *x, const float *w, const float *bias, float *out,
+                            size_t out_ld, const float *res, size_t res_ld, int relu, int nc);
+#define PW_PTILE(R)                                                                                \
+    static void pw_p2_##R(int K, const float *x, const float *w, const float *bias, float *out,    \
+                          size_t out_ld, const float *res, size_t res_ld, int relu, int nc) {      \
+        pw_ptile(R, 1, K, x, w, bias, out, out_ld, res, res_ld, relu, nc);                         \
+    }                                                                                              \
+    static void pw_p1_##R(int K, const float *x, const float *w, const float *bias, float *out,    \
+                          size_t out_ld, const float *res, size_t res_ld, int relu, int nc) {      \
+        pw_ptile(R, 0, K, x, w, bias, out, out_ld, res, res_ld, relu, nc);                         \
+    }
+PW_PTILE(1)
+PW_PTILE(2)
+PW_PTILE(3)
+PW_PTILE(4)
+PW_PTILE(5)
+PW_PTILE(6)
+_Static_assert(MRMAX == 6, "pw_p1/pw_p2 tables: rows 1..6");
+static const pw_ptile_fn pw_p2[MRMAX + 1] = {NULL,    pw_p2_1, pw_p2_2, pw_p2_3,
+                                             pw_p2_4, pw_p2_5, pw_p2_6};
+static const pw_ptile_fn pw_p1[MRMAX + 1] = {NULL,    pw_p1_1, pw_p1_2, pw_p1_3,
+                                             pw_p1_4, pw_p1_5, pw_p1_6};
+
 static void pw(const sn_pw_args *a) {
     int M = a->M, K = a->K, nb = (M + MRMAX - 1) / MRMAX, base = M / nb, extra = M % nb;
     size_t P = a->P, ld = a->out_ld;
+    float *buf = (float *)(((uintptr_t)a->scratch + 63) & ~(uintptr_t)63);
     for (size_t p = 0; p < P; p += NR) {
         int nc = P - p < NR ? (int)(P - p) : NR;
 #ifdef PW_NARROW
@@ -281,6 +397,28 @@ static void pw(const sn_pw_args *a) {
             continue;
         }
 #endif
+        pw_pack(a->in + p, a->in_ld, K, nc, buf);
+        const pw_ptile_fn *fn = nc > VL ? pw_p2 : pw_p1;
+        int m0 = 0;
+        for (int b = 0; b < nb; b++) {
+            int mr = base + (b < extra);
+            fn[mr](K, buf, a->w + (size_t)m0 * K, a->bias + m0, a->out + (size_t)m0 * ld + p, ld,
+                   a->res ? a->res + (size_t)m0 * a->res_ld + p : NULL, a->res_ld, a->relu, nc);
+            m0 += mr;
+        }
+    }
+}
+#else
+static size_t pw_scratch_size(int M, int K) {
+    (void)M, (void)K;
+    return 0;
+}
+
+static void pw(const sn_pw_args *a) {
+    int M = a->M, K = a->K, nb = (M + MRMAX - 1) / MRMAX, base = M / nb, extra = M % nb;
+    size_t P = a->P, ld = a->out_ld;
+    for (size_t p = 0; p < P; p += NR) {
+        int nc = P - p < NR ? (int)(P - p) : NR;
         const pw_tile_fn *fn = nc == NR ? pw_full : nc > VL ? pw_tail : pw_half;
 #ifdef HVL
         if (nc < NR) fn = nc > VL + HVL ? pw_tail : nc > VL ? pw_hw : nc > HVL ? pw_half : pw_hn;
@@ -298,3 +436,4 @@ static void pw(const sn_pw_args *a) {
         }
     }
 }
+#endif
