@@ -287,15 +287,9 @@ static size_t pw_scratch_size(int M, int K) {
     return (size_t)K * NR + 16; /* + alignment */
 }
 
-static AI void pw_pack(const float *in, size_t ld, int K, int nc, float *buf) {
-    if (nc == NR) {
-        for (int k = 0; k < K; k++) {
-            const float *s = in + (size_t)k * ld;
-            vstore(buf + (size_t)k * NR, vload(s));
-            vstore(buf + (size_t)k * NR + VL, vload(s + VL));
-        }
-        return;
-    }
+/* A tail panel (nc < NR columns) into buf, zero past nc. Full panels are copied by their first
+ * row block as it reads them (pw_ptile, mode 2). */
+static void pw_pack_tail(const float *in, size_t ld, int K, int nc, float *buf) {
     int n0 = imin(nc, VL), n1 = imax(nc - VL, 0);
     for (int k = 0; k < K; k++) {
         const float *s = in + (size_t)k * ld;
@@ -333,20 +327,31 @@ static AI void pw_epi(const int mr, const int tail, V *acc0, V *acc1, float *out
     }
 }
 
-/* mr rows x NR columns (two: both vectors; else the first only, nc <= VL) from the packed
- * panel; each output is bias, then one FMA per k in order, then residual and ReLU, as in
- * pw_tile and pw_narrow. */
-static AI void pw_ptile(const int mr, const int two, int K, const float *x, const float *w,
-                        const float *bias, float *out, size_t out_ld, const float *res,
-                        size_t res_ld, int relu, int nc) {
+/* mr rows x NR columns. mode 0: one vector of columns (nc <= VL) from the packed panel x;
+ * 1: two vectors from the packed panel; 2: a full panel read from the activations (x, rows ld
+ * apart) and copied into buf on the way, with the next panel prefetched into L2, so the
+ * panel is packed by the FMA-bound first row block at the cost of 2 stores per k. Each output
+ * is bias, then one FMA per k in order, then residual and ReLU, as in pw_narrow (so an image
+ * gets the same logits wherever its columns fall in a batch). */
+static AI void pw_ptile(const int mr, const int mode, int K, const float *x, size_t ld, float *buf,
+                        const float *w, const float *bias, float *out, size_t out_ld,
+                        const float *res, size_t res_ld, int relu, int nc) {
+    const int two = mode != 0;
     V acc0[MRMAX], acc1[MRMAX];
 #pragma GCC unroll 16
     for (int i = 0; i < mr; i++) acc0[i] = acc1[i] = vset1(bias[i]);
-        /* unrolled by GCC with constant offsets; written as one loop, since a hand-unrolled body
-         * made GCC 12 rotate registers and spill accumulators */
+    /* unrolled by GCC with constant offsets (written as one loop: a hand-unrolled body made GCC
+     * 12 rotate registers and spill accumulators) */
+    const size_t step = mode == 2 ? ld : NR;
 #pragma GCC unroll 4
-    for (int k = 0; k < K; k++, x += NR, w += mr) {
+    for (int k = 0; k < K; k++, x += step, w += mr) {
         V a0 = vload(x), a1 = two ? vload(x + VL) : a0;
+        if (mode == 2) {
+            __builtin_prefetch(x + NR, 0, PW_PF_LOC);
+            vstore(buf, a0);
+            vstore(buf + VL, a1);
+            buf += NR;
+        }
 #pragma GCC unroll 16
         for (int i = 0; i < mr; i++) {
             V b = vset1(w[i]);
@@ -354,7 +359,7 @@ static AI void pw_ptile(const int mr, const int two, int K, const float *x, cons
             if (two) acc1[i] = vfma(b, a1, acc1[i]);
         }
     }
-    if (!two)
+    if (mode == 0)
         pw_epi(mr, 2, acc0, acc1, out, out_ld, res, res_ld, relu, nc);
     else if (nc == NR)
         pw_epi(mr, 0, acc0, acc1, out, out_ld, res, res_ld, relu, nc);
@@ -362,28 +367,27 @@ static AI void pw_ptile(const int mr, const int two, int K, const float *x, cons
         pw_epi(mr, 1, acc0, acc1, out, out_ld, res, res_ld, relu, nc);
 }
 
-typedef void (*pw_ptile_fn)(int K, const float *x, const float *w, const float *bias, float *out,
-                            size_t out_ld, const float *res, size_t res_ld, int relu, int nc);
-#define PW_PTILE(R)                                                                                \
-    static void pw_p2_##R(int K, const float *x, const float *w, const float *bias, float *out,    \
-                          size_t out_ld, const float *res, size_t res_ld, int relu, int nc) {      \
-        pw_ptile(R, 1, K, x, w, bias, out, out_ld, res, res_ld, relu, nc);                         \
-    }                                                                                              \
-    static void pw_p1_##R(int K, const float *x, const float *w, const float *bias, float *out,    \
-                          size_t out_ld, const float *res, size_t res_ld, int relu, int nc) {      \
-        pw_ptile(R, 0, K, x, w, bias, out, out_ld, res, res_ld, relu, nc);                         \
+typedef void (*pw_ptile_fn)(int K, const float *x, size_t ld, float *buf, const float *w,
+                            const float *bias, float *out, size_t out_ld, const float *res,
+                            size_t res_ld, int relu, int nc);
+#define PW_PTILE_M(R, MODE)                                                                        \
+    static void pw_p##MODE##_##R(int K, const float *x, size_t ld, float *buf, const float *w,     \
+                                 const float *bias, float *out, size_t out_ld, const float *res,   \
+                                 size_t res_ld, int relu, int nc) {                                \
+        pw_ptile(R, MODE, K, x, ld, buf, w, bias, out, out_ld, res, res_ld, relu, nc);             \
     }
+#define PW_PTILE(R) PW_PTILE_M(R, 0) PW_PTILE_M(R, 1) PW_PTILE_M(R, 2)
 PW_PTILE(1)
 PW_PTILE(2)
 PW_PTILE(3)
 PW_PTILE(4)
 PW_PTILE(5)
 PW_PTILE(6)
-_Static_assert(MRMAX == 6, "pw_p1/pw_p2 tables: rows 1..6");
-static const pw_ptile_fn pw_p2[MRMAX + 1] = {NULL,    pw_p2_1, pw_p2_2, pw_p2_3,
-                                             pw_p2_4, pw_p2_5, pw_p2_6};
-static const pw_ptile_fn pw_p1[MRMAX + 1] = {NULL,    pw_p1_1, pw_p1_2, pw_p1_3,
-                                             pw_p1_4, pw_p1_5, pw_p1_6};
+_Static_assert(MRMAX == 6, "pw_ptiles: rows 1..6");
+static const pw_ptile_fn pw_ptiles[3][MRMAX + 1] = {
+    {NULL, pw_p0_1, pw_p0_2, pw_p0_3, pw_p0_4, pw_p0_5, pw_p0_6},
+    {NULL, pw_p1_1, pw_p1_2, pw_p1_3, pw_p1_4, pw_p1_5, pw_p1_6},
+    {NULL, pw_p2_1, pw_p2_2, pw_p2_3, pw_p2_4, pw_p2_5, pw_p2_6}};
 
 static void pw(const sn_pw_args *a) {
     int M = a->M, K = a->K, nb = (M + MRMAX - 1) / MRMAX, base = M / nb, extra = M % nb;
@@ -397,13 +401,14 @@ static void pw(const sn_pw_args *a) {
             continue;
         }
 #endif
-        pw_pack(a->in + p, a->in_ld, K, nc, buf);
-        const pw_ptile_fn *fn = nc > VL ? pw_p2 : pw_p1;
+        if (nc < NR) pw_pack_tail(a->in + p, a->in_ld, K, nc, buf);
         int m0 = 0;
         for (int b = 0; b < nb; b++) {
-            int mr = base + (b < extra);
-            fn[mr](K, buf, a->w + (size_t)m0 * K, a->bias + m0, a->out + (size_t)m0 * ld + p, ld,
-                   a->res ? a->res + (size_t)m0 * a->res_ld + p : NULL, a->res_ld, a->relu, nc);
+            int mr = base + (b < extra), mode = nc <= VL ? 0 : nc < NR || b > 0 ? 1 : 2;
+            pw_ptiles[mode][mr](K, mode == 2 ? a->in + p : buf, a->in_ld, buf,
+                                a->w + (size_t)m0 * K, a->bias + m0, a->out + (size_t)m0 * ld + p,
+                                ld, a->res ? a->res + (size_t)m0 * a->res_ld + p : NULL, a->res_ld,
+                                a->relu, nc);
             m0 += mr;
         }
     }
