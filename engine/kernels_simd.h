@@ -18,6 +18,10 @@
  *   optionally PW_NARROW       4: 1x1-conv tails of <= 4 columns vectorised over rows
  *   optionally PW_PACK         1: 1x1-conv column panels copied into contiguous scratch first
  *   optionally DW_ROWSUMS      1: the flat depthwise sums each kernel row in its own chain
+ *   optionally DW_COLMASK      1: the flat depthwise reads interior chunks with plain loads and
+ *                              zeroes its edge columns with vand; vcolmask(x0, W, &lm, &rm):
+ *                              all-ones masks of the lanes x0 + j (mod W) not in column 0 (lm)
+ *                              and not in column W-1 (rm)
  *   optionally HV, HVL         a half-width vector (hvset1 hvfma hvadd hvmax hvload_n(p, n)
  *                              hvstore_n(p, v, n)) for narrow 1x1-conv tails
  *
@@ -82,10 +86,56 @@ static AI void taps_s2(const float *row, int W, int x0, float fill, V *carry, V 
  * of each of the 9 taps per chunk precomputed as lane bitmasks (padding and the plane's end). */
 #define DW_FLAT_CHUNKS 512
 
+#ifdef DW_COLMASK
+/* VL outputs with one FMA chain per kernel column: bias + centre + (left + right). Interior
+ * chunks (every tap's window inside the plane) load with plain loads and zero the left and
+ * right sums in the lanes of columns 0 and W-1 (lm, rm: there those loads wrap to the
+ * neighbouring row); the others load through the tap masks m, which never touch memory
+ * outside the plane. Interior: 9 loads, 9 multiply-adds, 2 ands, 2 adds, no masked loads. */
+static AI V dw_cols(const int interior, const V *k, V bias, const float *p, int W,
+                    const unsigned *m, V lm, V rm) {
+    V t[9];
+#pragma GCC unroll 9
+    for (int j = 0; j < 9; j++) {
+        const float *q = p + (j / 3 - 1) * W + j % 3 - 1;
+        t[j] = interior ? vload(q) : vload_bits(q, m[j]);
+    }
+    V l = vfma(k[6], t[6], vfma(k[3], t[3], vmul(k[0], t[0])));
+    V c = vfma(k[7], t[7], vfma(k[4], t[4], vfma(k[1], t[1], bias)));
+    V r = vfma(k[8], t[8], vfma(k[5], t[5], vmul(k[2], t[2])));
+    if (interior) l = vand(l, lm), r = vand(r, rm);
+    return vadd(c, vadd(l, r));
+}
+
+/* chunk ch of a plane through its tap masks (the first and last rows, the plane's end) */
+static AI void dw_cols_edge(const V *k, V bias, const float *src, float *dst, int W, int HW,
+                            const unsigned *m, int ch) {
+    V z = vset1(0.0f), acc = dw_cols(0, k, bias, src + ch * VL, W, m, z, z);
+    if (ch * VL + VL <= HW)
+        vstore(dst + ch * VL, acc);
+    else
+        vstore_n(dst + ch * VL, acc, HW - ch * VL);
+}
+#endif
+
 static void dw_s1_flat(const sn_dw_args *a) {
     const int H = a->H, W = a->W, HW = H * W, nch = (HW + VL - 1) / VL;
     unsigned mk[DW_FLAT_CHUNKS][9];
+#ifdef DW_COLMASK
+    /* chunks [ilo, ihi) read all nine taps with plain loads (no tap masks needed); lm/rm zero
+     * their lanes in columns 0 and W-1, where the left and right taps fall outside the row */
+    int ilo = imin(nch, (W + 1 + VL - 1) / VL);
+    int ihi = imax(ilo, imin(nch, (HW - W - 1 - VL) / VL + 1));
+    V lm[DW_FLAT_CHUNKS], rm[DW_FLAT_CHUNKS];
+    for (int ch = ilo; ch < ihi; ch++) vcolmask(ch * VL % W, W, &lm[ch - ilo], &rm[ch - ilo]);
+#endif
     for (int ch = 0, y = 0, x = 0; ch < nch; ch++) {
+#ifdef DW_COLMASK
+        if (ch == ilo && ihi > ilo) { /* skip the interior */
+            ch = ihi, y = ch * VL / W, x = ch * VL % W;
+            if (ch == nch) break;
+        }
+#endif
         /* rows[dy], cols[dx]: the lanes whose row y+dy-1 and column x+dx-1 are inside */
         unsigned rows[3] = {0, 0, 0}, cols[3] = {0, 0, 0};
         for (int j = 0, q = ch * VL; j < VL && q < HW; j++, q++) {
@@ -105,6 +155,14 @@ static void dw_s1_flat(const sn_dw_args *a) {
         for (int i = 0; i < a->n; i++) {
             const float *src = a->in + (size_t)c * a->in_ld + (size_t)i * HW;
             float *dst = a->out + (size_t)oc * a->out_ld + (size_t)i * HW;
+#ifdef DW_COLMASK
+            int ch = 0;
+            for (; ch < ilo; ch++) dw_cols_edge(k, bias, src, dst, W, HW, mk[ch], ch);
+            for (; ch < ihi; ch++)
+                vstore(dst + ch * VL,
+                       dw_cols(1, k, bias, src + ch * VL, W, NULL, lm[ch - ilo], rm[ch - ilo]));
+            for (; ch < nch; ch++) dw_cols_edge(k, bias, src, dst, W, HW, mk[ch], ch);
+#else
             for (int ch = 0; ch < nch; ch++) {
                 const float *p = src + ch * VL;
 #ifdef DW_ROWSUMS
@@ -128,6 +186,7 @@ static void dw_s1_flat(const sn_dw_args *a) {
                 else
                     vstore_n(dst + ch * VL, acc, HW - ch * VL);
             }
+#endif
         }
     }
 }
