@@ -14,6 +14,7 @@ typedef __m256 V;
 #define PW_PACK    1 /* packed column panels, see pw_pack */
 #define DW_ROWSUMS 1
 #define DW_COLMASK 1
+#define DW_S2_ROWS 1
 
 #define vset1(x)      _mm256_set1_ps(x)
 #define vload(p)      _mm256_loadu_ps(p)

@@ -22,6 +22,8 @@
  *                              zeroes its edge columns with vand; vcolmask(x0, W, &lm, &rm):
  *                              all-ones masks of the lanes x0 + j (mod W) not in column 0 (lm)
  *                              and not in column W-1 (rm)
+ *   optionally DW_S2_ROWS      1: stride-2 depthwise from rows split once into even and odd
+ *                              columns
  *   optionally HV, HVL         a half-width vector (hvset1 hvfma hvadd hvmax hvload_n(p, n)
  *                              hvstore_n(p, v, n)) for narrow 1x1-conv tails
  *
@@ -191,11 +193,103 @@ static void dw_s1_flat(const sn_dw_args *a) {
     }
 }
 
+#ifdef DW_S2_ROWS
+/* Stride 2 from deinterleaved rows: each input row is split once into its even columns E and
+ * odd columns O (zero past the row's end, O[-1] = 0), so output column x reads O[x-1], E[x],
+ * O[x] with plain loads: per output vector 9 loads and 9 multiply-adds, no shuffles or masks
+ * (the old walk deinterleaved every row for each of its two output rows, in every tap). Row
+ * buffers hold up to DW_S2_MAXW outputs; wider planes take the generic walk. */
+#define DW_S2_MAXW 512
+#define DW_S2_LD   (DW_S2_MAXW + 2 * VL)
+
+/* input row iy (zeros outside [0, H)) as E at buf + VL and O at buf + DW_S2_LD + VL */
+static AI void dw_s2_split(const float *src, int H, int W, int Wo, int iy, float *buf) {
+    float *e = buf + VL, *o = buf + DW_S2_LD + VL;
+    o[-1] = 0.0f;
+    int x0 = 0;
+    if (iy < 0 || iy >= H) {
+        for (; x0 < Wo; x0 += VL) vstore(e + x0, vset1(0.0f)), vstore(o + x0, vset1(0.0f));
+        return;
+    }
+    const float *row = src + (size_t)iy * W;
+    V ev, od;
+    for (; 2 * x0 + 2 * VL <= W; x0 += VL) { /* whole vectors inside the row */
+        vdeint(vload(row + 2 * x0), vload(row + 2 * x0 + VL), &ev, &od);
+        vstore(e + x0, ev);
+        vstore(o + x0, od);
+    }
+    for (; x0 < Wo; x0 += VL) {
+        vdeint(load_cols(row, W, 2 * x0, 0.0f), load_cols(row, W, 2 * x0 + VL, 0.0f), &ev, &od);
+        vstore(e + x0, ev);
+        vstore(o + x0, od);
+    }
+}
+
+/* one output row from the split rows r0, r1, r2 (input rows 2y-1, 2y, 2y+1) */
+static AI void dw_s2_row(const V *k, V bias, float *const *r, int Wo, float *out) {
+    for (int x0 = 0; x0 < Wo; x0 += VL) {
+        V acc[3];
+#pragma GCC unroll 3
+        for (int dy = 0; dy < 3; dy++) {
+            const float *e = r[dy] + VL + x0, *o = r[dy] + DW_S2_LD + VL + x0;
+            acc[dy] =
+                vfma(k[3 * dy + 2], vload(o),
+                     vfma(k[3 * dy + 1], vload(e),
+                          dy ? vmul(k[3 * dy], vload(o - 1)) : vfma(k[0], vload(o - 1), bias)));
+        }
+        V v = vadd(acc[0], vadd(acc[1], acc[2]));
+        if (x0 + VL <= Wo)
+            vstore(out + x0, v);
+        else
+            vstore_n(out + x0, v, Wo - x0);
+    }
+}
+
+/* C planes of n images, weights w (9 per channel), bias, output channel perm[c] (or c) */
+static void dw_s2_planes(const float *in, size_t in_ld, const float *w, const float *bias,
+                         const int *perm, float *out, size_t out_ld, int C, int n, int H, int W,
+                         int Ho, int Wo) {
+    float rows[5][2 * DW_S2_LD];
+    for (int c = 0; c < C; c++) {
+        V k[9];
+        for (int j = 0; j < 9; j++) k[j] = vset1(w[9 * c + j]);
+        V b = vset1(bias[c]);
+        int oc = perm ? perm[c] : c;
+        for (int i = 0; i < n; i++) {
+            const float *src = in + (size_t)c * in_ld + (size_t)i * H * W;
+            float *dst = out + (size_t)oc * out_ld + (size_t)i * Ho * Wo;
+            /* r: the five row buffers, r[j] holding input row 2y-1+j */
+            float *r[5] = {rows[0], rows[1], rows[2], rows[3], rows[4]};
+            for (int j = 0; j < 3; j++) dw_s2_split(src, H, W, Wo, j - 1, r[j]);
+            for (int y = 0; y < Ho; y++) {
+                /* the next output row's two new input rows first, so that this row's loads
+                 * never wait on stores just made (an unaligned load across two pending
+                 * stores is not forwarded) */
+                if (y + 1 < Ho) {
+                    dw_s2_split(src, H, W, Wo, 2 * y + 2, r[3]);
+                    dw_s2_split(src, H, W, Wo, 2 * y + 3, r[4]);
+                }
+                dw_s2_row(k, b, r, Wo, dst + (size_t)y * Wo);
+                float *t0 = r[0], *t1 = r[1];
+                r[0] = r[2], r[1] = r[3], r[2] = r[4], r[3] = t0, r[4] = t1;
+            }
+        }
+    }
+}
+#endif
+
 static void dw(const sn_dw_args *a) {
     if (a->stride == 1 && a->H * a->W <= DW_FLAT_CHUNKS * VL) {
         dw_s1_flat(a);
         return;
     }
+#ifdef DW_S2_ROWS
+    if (a->stride == 2 && a->Wo <= DW_S2_MAXW) {
+        dw_s2_planes(a->in, a->in_ld, a->w, a->bias, a->dst, a->out, a->out_ld, a->C, a->n, a->H,
+                     a->W, a->Ho, a->Wo);
+        return;
+    }
+#endif
     const int H = a->H, W = a->W, Ho = a->Ho, Wo = a->Wo, s = a->stride;
     for (int c = 0; c < a->C; c++) {
         const float *wc = a->w + 9 * c;
