@@ -220,8 +220,6 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
             /* the first unit of stages 3, 4 reads the whole-batch buffer, not the tile's */
             act[s] = maxz(act[s], s > 0 && r == 0 ? out : maxz(in, out));
             mid[s] = maxz(mid[s], (size_t)U->mid * U->h * U->h);
-            nw = maxz(nw, e->k->pw_scratch_size(U->mid / U->g1, U->cin / U->g1));
-            nw = maxz(nw, e->k->pw_scratch_size(U->outs / I->groups, U->mid / I->groups));
             wts[s] += (size_t)U->cin * U->mid / U->g1 + (size_t)U->mid * U->outs / I->groups +
                       10 * (size_t)U->mid;
             if (r == I->stage_repeats[s] - 1) bnd[s] = out;
@@ -251,6 +249,15 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
         nx = maxz(nx, round16(act[s] * tl));
         na = maxz(na, round16(mid[s] * tl));
     }
+    /* the 1x1 convs' scratch, for the most columns each runs (a tile of its stage) */
+    for (int s = 0; s < I->num_stages; s++)
+        for (int v = e->first_unit[s]; v < e->first_unit[s + 1]; v++) {
+            const sn_unit *U = &m->units[v];
+            size_t n = (size_t)e->tile[s];
+            nw = maxz(nw, e->k->pw_scratch_size(U->mid / U->g1, U->cin / U->g1, n * U->h * U->h));
+            nw = maxz(nw, e->k->pw_scratch_size(U->outs / I->groups, U->mid / I->groups,
+                                                n * U->ho * U->ho));
+        }
     /* bnd[j] holds stage j's output for one tile of stage j+1 */
     size_t nb0 = round16(bnd[0] * e->tile[1]), nb1 = round16(bnd[1] * e->tile[2]);
     size_t nf = round16((size_t)max_batch * m->final_channels);

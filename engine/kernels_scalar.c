@@ -144,8 +144,8 @@ static void fc(const float *feat, int n, int C, const float *w, const float *bia
         }
 }
 
-static size_t pw_scratch_size(int M, int K) {
-    (void)M, (void)K;
+static size_t pw_scratch_size(int M, int K, size_t P) {
+    (void)M, (void)K, (void)P;
     return 0;
 }
 

@@ -282,9 +282,17 @@ _Static_assert(PW_NARROW == 4 && MRMAX <= VL, "pw_narrow: 1..4 columns, one vect
  * overhead: about 21 instructions per 12 FMAs for a 6-row block, against 25 with the strided
  * loads (and a prefetch test) of pw_tile. That matters on a core shared with a busy SMT
  * sibling, where instructions, not FMAs, are the limit (docs/kernels.md). */
-static size_t pw_scratch_size(int M, int K) {
+/* GEMMs with K <= PW_ROWS_K and all panels packed in at most PW_ROWS_FLOATS run row block by
+ * row block instead (pw_rows). */
+#define PW_ROWS_K      96
+#define PW_ROWS_FLOATS (160 * 256) /* 160 KiB, well inside a 512 KiB L2 */
+
+static size_t pw_scratch_size(int M, int K, size_t P) {
     (void)M;
-    return (size_t)K * NR + 16; /* + alignment */
+    size_t all = (size_t)K * ((P + NR - 1) / NR * NR), one = (size_t)K * NR;
+    /* a call with fewer columns may pack all of them where one with P would not */
+    size_t rows = all < PW_ROWS_FLOATS ? all : PW_ROWS_FLOATS;
+    return (K <= PW_ROWS_K && rows > one ? rows : one) + 16; /* + alignment */
 }
 
 /* A tail panel (nc < NR columns) into buf, zero past nc. Full panels are copied by their first
@@ -389,10 +397,57 @@ static const pw_ptile_fn pw_ptiles[3][MRMAX + 1] = {
     {NULL, pw_p1_1, pw_p1_2, pw_p1_3, pw_p1_4, pw_p1_5, pw_p1_6},
     {NULL, pw_p2_1, pw_p2_2, pw_p2_3, pw_p2_4, pw_p2_5, pw_p2_6}};
 
+/* Small K: every panel packed first (K x NR each, in order), then each row block runs along
+ * all of them, so its weights stay in L1 and its output and residual rows are walked in
+ * order (a few sequential streams the prefetcher follows, where panel by panel each tile
+ * starts mr new rows); the packed panels stream from L2 in order. */
+static void pw_rows(const sn_pw_args *a, float *buf, int nb, int base, int extra) {
+    const int K = a->K;
+    const size_t P = a->P, ld = a->out_ld, pk = (size_t)K * NR;
+    size_t np = 0; /* packed panels */
+    for (size_t p = 0; p < P; p += NR, np++) {
+        int nc = P - p < NR ? (int)(P - p) : NR;
+#ifdef PW_NARROW
+        if (nc <= PW_NARROW) break;
+#endif
+        float *d = buf + np * pk;
+        if (nc < NR) {
+            pw_pack_tail(a->in + p, a->in_ld, K, nc, d);
+            continue;
+        }
+        for (int k = 0; k < K; k++) {
+            const float *s = a->in + (size_t)k * a->in_ld + p;
+            vstore(d + (size_t)k * NR, vload(s));
+            vstore(d + (size_t)k * NR + VL, vload(s + VL));
+        }
+    }
+    for (int b = 0, m0 = 0; b < nb; b++) {
+        int mr = base + (b < extra);
+        const float *w = a->w + (size_t)m0 * K, *bias = a->bias + m0;
+        float *out = a->out + (size_t)m0 * ld;
+        const float *res = a->res ? a->res + (size_t)m0 * a->res_ld : NULL;
+        for (size_t j = 0; j < np; j++) {
+            size_t p = j * NR;
+            int nc = P - p < NR ? (int)(P - p) : NR;
+            pw_ptiles[nc <= VL ? 0 : 1][mr](K, buf + j * pk, 0, NULL, w, bias, out + p, ld,
+                                            res ? res + p : NULL, a->res_ld, a->relu, nc);
+        }
+        m0 += mr;
+    }
+#ifdef PW_NARROW
+    size_t p = np * NR;
+    if (p < P) pw_narrows[P - p](a, p, nb, base, extra);
+#endif
+}
+
 static void pw(const sn_pw_args *a) {
     int M = a->M, K = a->K, nb = (M + MRMAX - 1) / MRMAX, base = M / nb, extra = M % nb;
     size_t P = a->P, ld = a->out_ld;
     float *buf = (float *)(((uintptr_t)a->scratch + 63) & ~(uintptr_t)63);
+    if (K <= PW_ROWS_K && (size_t)K * ((P + NR - 1) / NR * NR) <= PW_ROWS_FLOATS) {
+        pw_rows(a, buf, nb, base, extra);
+        return;
+    }
     for (size_t p = 0; p < P; p += NR) {
         int nc = P - p < NR ? (int)(P - p) : NR;
 #ifdef PW_NARROW
@@ -414,8 +469,8 @@ static void pw(const sn_pw_args *a) {
     }
 }
 #else
-static size_t pw_scratch_size(int M, int K) {
-    (void)M, (void)K;
+static size_t pw_scratch_size(int M, int K, size_t P) {
+    (void)M, (void)K, (void)P;
     return 0;
 }
 
