@@ -1,6 +1,10 @@
-/* preprocess.h - 8-bit RGB image -> network input tensor, exactly as the model's metadata
- * says: resize the short side (OpenCV INTER_LINEAR or Pillow antialiased bilinear), centre
- * crop with Python's round-half-to-even offsets, channel order, (x - mean) / std. */
+/* preprocess.h - a whole decoded 8-bit RGB image -> network input tensor, exactly as the
+ * model's metadata says: resize the short side (OpenCV INTER_LINEAR or Pillow antialiased
+ * bilinear), centre crop with Python's round-half-to-even offsets, channel order,
+ * (x - mean) / std. This is the straightforward reference: the service's streaming path
+ * (resize.h, fed by stream.h) is tested bit-identical against it on every shape, preset and
+ * orientation (tests/unit/test_preprocess.c, test_stream.c, fuzz_image); nothing in the
+ * service calls it. */
 #ifndef SN_PREPROCESS_H
 #define SN_PREPROCESS_H
 
