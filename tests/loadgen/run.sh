@@ -80,8 +80,11 @@ lg --rate 100 --duration 3 --json > "$TMP/open.json"
 stop_stub >/dev/null
 cp50=$(j "$TMP/closed.json" p50_ms); op50=$(j "$TMP/open.json" p50_ms)
 echo "     stub delay 20 ms: closed-loop p50 $cp50 ms, open-loop p50 $op50 ms"
-check "closed-loop p50 within 5% of 20 ms" "abs($cp50 - 20) <= 1.0"
-check "open-loop p50 within 5% of 20 ms" "abs($op50 - 20) <= 1.0"
+# The stub cannot answer early, so p50 >= 20 ms; above it is the loadgen's own overhead,
+# 5% in a normal build. An instrumented build (TSan slows every memory access) gets 15%.
+case "$BUILD" in *tsan* | *asan*) tol=3.0 pct=15 ;; *) tol=1.0 pct=5 ;; esac
+check "closed-loop p50 within $pct% of 20 ms" "$cp50 >= 19.9 and $cp50 - 20 <= $tol"
+check "open-loop p50 within $pct% of 20 ms" "$op50 >= 19.9 and $op50 - 20 <= $tol"
 check "open loop keeps its rate (100/s for 3 s = 300 sent)" "$(j "$TMP/open.json" sent) == 300"
 check "no errors" "$(j "$TMP/closed.json" errors) + $(j "$TMP/open.json" errors) == 0"
 
