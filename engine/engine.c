@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct sn_engine {
     const sn_model *m;
@@ -49,6 +50,7 @@ struct sn_engine {
     float *bnd[2];       /* [C_s][tile[s+1]][HW] output of stage 2 (bnd[0]), stage 3 (bnd[1]) */
     float *feat;         /* [max_batch][C_last] pooled features */
     float *stem_scratch; /* SN_STEM_SCRATCH(C0, stem_hw, pool_hw) floats */
+    float *pw_scratch;   /* the largest pw_scratch_size of the model's 1x1 convs */
     const float **in;    /* [max_batch] image pointers, for sn_engine_run's contiguous input */
     void *block;         /* the one allocation x .. stem_scratch live in */
 };
@@ -61,7 +63,7 @@ typedef struct {
 /* ---- the forward pass ------------------------------------------------------------------- */
 
 /* One grouped 1x1 conv: `groups` GEMMs over P columns. */
-static void pointwise(const sn_kernels *k, const float *w, size_t gs, const float *bias, int groups,
+static void pointwise(const sn_engine *e, const float *w, size_t gs, const float *bias, int groups,
                       int cin, int cout, view in, view out, const float *res, size_t res_ld,
                       int relu, size_t P) {
     int K = cin / groups, M = cout / groups;
@@ -77,8 +79,9 @@ static void pointwise(const sn_kernels *k, const float *w, size_t gs, const floa
                         out.ld,
                         res ? res + (size_t)j * M * res_ld : NULL,
                         res_ld,
-                        relu};
-        k->pw(&a);
+                        relu,
+                        e->pw_scratch};
+        e->k->pw(&a);
     }
 }
 
@@ -92,14 +95,14 @@ static view run_unit(sn_engine *e, int u, int n, view x, const view *dst) {
     size_t hw = (size_t)U->h * U->h, hwo = (size_t)U->ho * U->ho;
     view a = {e->a, n * hw}, b = {e->b, n * hwo};
     /* A [mid][n][HW] = ReLU(pw1(X)) */
-    pointwise(k, U->pw1_w, U->pw1_gs, U->pw1_b, U->g1, U->cin, U->mid, x, a, NULL, 0, 1, n * hw);
+    pointwise(e, U->pw1_w, U->pw1_gs, U->pw1_b, U->g1, U->cin, U->mid, x, a, NULL, 0, 1, n * hw);
     /* B [mid][n][HWo] = shuffle(dw(A)): channel c lands on dst[c] */
     sn_dw_args d = {U->mid, n,    U->h,    U->h,    U->ho, U->ho, U->stride,
                     a.p,    a.ld, U->dw_w, U->dw_b, b.p,   b.ld,  U->dst};
     k->dw(&d);
     if (U->stride == 1) { /* X [C][n][HW] = ReLU(X + pw2(B)), in place unless dst */
         view out = dst ? *dst : x;
-        pointwise(k, U->pw2_w, U->pw2_gs, U->pw2_b, g, U->mid, U->outs, b, out, x.p, x.ld, 1,
+        pointwise(e, U->pw2_w, U->pw2_gs, U->pw2_b, g, U->mid, U->outs, b, out, x.p, x.ld, 1,
                   n * hwo);
         return out;
     }
@@ -107,7 +110,7 @@ static view run_unit(sn_engine *e, int u, int n, view x, const view *dst) {
     view y = dst ? *dst : (view){x.p == e->x ? e->y : e->x, n * hwo};
     k->avgpool_s2(x.p, x.ld, y.p, y.ld, U->cin, n, U->h, U->h, U->ho, U->ho);
     view br = {y.p + (size_t)U->cin * y.ld, y.ld};
-    pointwise(k, U->pw2_w, U->pw2_gs, U->pw2_b, g, U->mid, U->outs, b, br, NULL, 0, 1, n * hwo);
+    pointwise(e, U->pw2_w, U->pw2_gs, U->pw2_b, g, U->mid, U->outs, b, br, NULL, 0, 1, n * hwo);
     return y;
 }
 
@@ -172,6 +175,11 @@ int sn_engine_run(sn_engine *e, const float *input, int N, float *logits) {
  * models). */
 #define TILE_WEIGHTS(l2) (l2)
 
+/* The workspace starts on a 2 MiB boundary and asks for transparent huge pages: a 1x1 conv
+ * reads its input K rows of a plane apart (3 KB at 28x28), so with 4 KiB pages nearly every
+ * row of a column panel is a TLB miss. */
+#define BLOCK_ALIGN ((size_t)2 << 20)
+
 static size_t round16(size_t n) {
     return (n + 15) & ~(size_t)15;
 }
@@ -206,6 +214,7 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
      * each stage's output (the whole-batch boundary buffers). */
     size_t act[SN_MAX_STAGES] = {0}, mid[SN_MAX_STAGES] = {0}, bnd[SN_MAX_STAGES] = {0};
     size_t wts[SN_MAX_STAGES] = {0}; /* weight floats of each stage */
+    size_t nw = 0;                   /* pw scratch floats */
     act[0] = (size_t)I->stem_channels * m->pool_hw * m->pool_hw;
     int u = 0;
     for (int s = 0; s < I->num_stages; s++) {
@@ -246,18 +255,31 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
         nx = maxz(nx, round16(act[s] * tl));
         na = maxz(na, round16(mid[s] * tl));
     }
+    /* the 1x1 convs' scratch, for the most columns each runs (a tile of its stage) */
+    for (int s = 0; s < I->num_stages; s++)
+        for (int v = e->first_unit[s]; v < e->first_unit[s + 1]; v++) {
+            const sn_unit *U = &m->units[v];
+            size_t n = (size_t)e->tile[s];
+            nw = maxz(nw, e->k->pw_scratch_size(U->mid / U->g1, U->cin / U->g1, n * U->h * U->h));
+            nw = maxz(nw, e->k->pw_scratch_size(U->outs / I->groups, U->mid / I->groups,
+                                                n * U->ho * U->ho));
+        }
     /* bnd[j] holds stage j's output for one tile of stage j+1 */
     size_t nb0 = round16(bnd[0] * e->tile[1]), nb1 = round16(bnd[1] * e->tile[2]);
     size_t nf = round16((size_t)max_batch * m->final_channels);
     size_t ns = round16(SN_STEM_SCRATCH(I->stem_channels, m->stem_hw, m->pool_hw));
-    size_t total = 2 * nx + 2 * na + nb0 + nb1 + nf + ns;
+    nw = round16(nw);
+    size_t total = 2 * nx + 2 * na + nb0 + nb1 + nf + ns + nw;
     e->in = malloc((size_t)max_batch * sizeof *e->in);
-    if (!e->in || posix_memalign(&e->block, 64, total * sizeof(float))) {
+    if (!e->in || posix_memalign(&e->block, BLOCK_ALIGN, total * sizeof(float))) {
         snprintf(err, errlen, "out of memory (%zu MB workspace)", total * 4 >> 20);
         free(e->in);
         free(e);
         return NULL;
     }
+#ifdef MADV_HUGEPAGE
+    madvise(e->block, total * sizeof(float), MADV_HUGEPAGE); /* advice only: may fail */
+#endif
     memset(e->block, 0, total * sizeof(float)); /* touch the pages now, not in the first run */
     e->x = e->block;
     e->y = e->x + nx;
@@ -267,6 +289,7 @@ sn_engine *sn_engine_create(const sn_model *m, int max_batch, char *err, size_t 
     e->bnd[1] = e->bnd[0] + nb0;
     e->feat = e->bnd[1] + nb1;
     e->stem_scratch = e->feat + nf;
+    e->pw_scratch = e->stem_scratch + ns;
     return e;
 }
 

@@ -24,6 +24,7 @@ typedef struct {
     const float *res; /* NULL, or the residual */
     size_t res_ld;
     int relu;
+    float *scratch; /* pw_scratch_size(M, K, P) floats for the kernel's own use */
 } sn_pw_args;
 
 /* Depthwise 3x3, pad 1, stride 1 or 2, bias fused, no activation. Input channel c of image i
@@ -46,6 +47,9 @@ typedef struct {
     size_t (*pw_packed_size)(int M, int K);
     void (*pack_pw)(const float *w, int M, int K, float *packed);
     void (*pw)(const sn_pw_args *a);
+    /* Floats of scratch pw needs for an M x K GEMM over up to P columns (sn_pw_args.scratch;
+     * 0: none). */
+    size_t (*pw_scratch_size)(int M, int K, size_t P);
     void (*dw)(const sn_dw_args *a);
     /* AvgPool 3x3 stride 2 pad 1, divide by 9 (padding counted), C channels, n images. */
     void (*avgpool_s2)(const float *in, size_t in_ld, float *out, size_t out_ld, int C, int n,

@@ -11,7 +11,10 @@ typedef __m256 V;
 #define STEM_CB    6
 #define STEM_NV    2
 #define PW_NARROW  4 /* see pw_narrow */
+#define PW_PACK    1 /* packed column panels, see pw_pack */
 #define DW_ROWSUMS 1
+#define DW_COLMASK 1
+#define DW_S2_ROWS 1
 
 #define vset1(x)      _mm256_set1_ps(x)
 #define vload(p)      _mm256_loadu_ps(p)
@@ -20,6 +23,7 @@ typedef __m256 V;
 #define vadd(a, b)    _mm256_add_ps(a, b)
 #define vmax(a, b)    _mm256_max_ps(a, b)
 #define vmul(a, b)    _mm256_mul_ps(a, b)
+#define vand(a, b)    _mm256_and_ps(a, b)
 
 static inline __m256i lanes(int lo, int hi) {
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -37,6 +41,17 @@ static inline V vload_n(const float *p, int lo, int hi, float fill) {
 static inline V vload_bits(const float *p, unsigned bits) {
     const __m256i up = _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24);
     return _mm256_maskload_ps(p, _mm256_sllv_epi32(_mm256_set1_epi32((int)bits), up));
+}
+
+/* the lanes of a flat chunk starting in column x0 of rows W wide: lm all ones where the column
+ * is not 0, rm where it is not W-1 */
+static inline void vcolmask(int x0, int W, V *lm, V *rm) {
+    __m256i x = _mm256_add_epi32(_mm256_set1_epi32(x0), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i w = _mm256_set1_epi32(W), wm1 = _mm256_set1_epi32(W - 1);
+    for (int r = 0; r * W < VL; r++) /* wrap into [0, W) */
+        x = _mm256_sub_epi32(x, _mm256_and_si256(_mm256_cmpgt_epi32(x, wm1), w));
+    *lm = _mm256_castsi256_ps(_mm256_cmpgt_epi32(x, _mm256_setzero_si256()));
+    *rm = _mm256_castsi256_ps(_mm256_cmpgt_epi32(wm1, x));
 }
 
 static inline void vstore_n(float *p, V v, int n) {

@@ -144,5 +144,11 @@ static void fc(const float *feat, int n, int C, const float *w, const float *bia
         }
 }
 
-const sn_kernels sn_kernels_scalar = {"scalar",   pw_packed_size, pack_pw,        pw, dw,
-                                      avgpool_s2, stem_pool,      global_avgpool, fc};
+static size_t pw_scratch_size(int M, int K, size_t P) {
+    (void)M, (void)K, (void)P;
+    return 0;
+}
+
+const sn_kernels sn_kernels_scalar = {
+    "scalar",   pw_packed_size, pack_pw,        pw, pw_scratch_size, dw,
+    avgpool_s2, stem_pool,      global_avgpool, fc};

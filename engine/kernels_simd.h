@@ -16,12 +16,21 @@
  *   vhsum(v)                   sum of the lanes
  *   SIMD_TABLE, SIMD_NAME      the table's symbol and name
  *   optionally PW_NARROW       4: 1x1-conv tails of <= 4 columns vectorised over rows
+ *   optionally PW_PACK         1: 1x1-conv column panels copied into contiguous scratch first
  *   optionally DW_ROWSUMS      1: the flat depthwise sums each kernel row in its own chain
+ *   optionally DW_COLMASK      1: the flat depthwise reads interior chunks with plain loads and
+ *                              zeroes its edge columns with vand; vcolmask(x0, W, &lm, &rm):
+ *                              all-ones masks of the lanes x0 + j (mod W) not in column 0 (lm)
+ *                              and not in column W-1 (rm)
+ *   optionally DW_S2_ROWS      1: stride-2 depthwise from rows split once into even and odd
+ *                              columns
  *   optionally HV, HVL         a half-width vector (hvset1 hvfma hvadd hvmax hvload_n(p, n)
  *                              hvstore_n(p, v, n)) for narrow 1x1-conv tails
  *
  * Layouts and argument meanings are those of kernels.h; the scalar twins in
  * kernels_scalar.c define the results (up to float rounding order). */
+
+#include <stdint.h>
 
 #define NR        (2 * VL) /* columns of a 1x1-conv micro-tile */
 #define PW_PF_LOC 2        /* the next panel's prefetch goes to L2 */
@@ -34,302 +43,7 @@ static int imax(int a, int b) {
     return a > b ? a : b;
 }
 
-/* ---- grouped 1x1 convolution -----------------------------------------------------------
- * M is split into nb = ceil(M/MRMAX) blocks of nearly equal size (sizes differ by at most 1,
- * so no row is padded). Block b holds rows [m0, m0+mr) packed k-major: w[k*mr + i]. */
-
-static size_t pw_packed_size(int M, int K) {
-    return (size_t)M * (size_t)K;
-}
-
-static void pack_pw(const float *w, int M, int K, float *packed) {
-    int nb = (M + MRMAX - 1) / MRMAX, base = M / nb, extra = M % nb, m0 = 0;
-    for (int b = 0; b < nb; b++) {
-        int mr = base + (b < extra);
-        for (int k = 0; k < K; k++)
-            for (int i = 0; i < mr; i++)
-                packed[(size_t)m0 * K + (size_t)k * mr + i] = w[(size_t)(m0 + i) * K + k];
-        m0 += mr;
-    }
-}
-
-/* One micro-tile: mr rows x NR columns. tail 0: all NR columns; 1: nc < NR columns; 2: nc <=
- * VL columns (one vector, the second accumulator row is left out). pf, if not NULL, is the
- * next column panel (same ld): its K rows are prefetched while this tile runs, so the panel
- * the other row blocks then reuse is in cache by the time they get to it. */
-static AI void pw_tile(const int mr, const int tail, int K, const float *in, size_t ld,
-                       const float *w, const float *bias, float *out, size_t out_ld,
-                       const float *res, size_t res_ld, int relu, int nc, const float *pf) {
-    V acc0[MRMAX], acc1[MRMAX];
-    const int two = tail != 2;
-#pragma GCC unroll 16
-    for (int i = 0; i < mr; i++) acc0[i] = acc1[i] = vset1(bias[i]);
-    int n0 = tail ? imin(nc, VL) : VL, n1 = tail ? imax(nc - VL, 0) : VL;
-    for (int k = 0; k < K; k++) {
-        const float *ip = in + (size_t)k * ld;
-        if (pf) {
-            const float *q = pf + (size_t)k * ld;
-            __builtin_prefetch(q, 0, PW_PF_LOC);
-            __builtin_prefetch(q + NR - 1, 0, PW_PF_LOC);
-        }
-        V a0 = tail ? vload_n(ip, 0, n0, 0.0f) : vload(ip);
-        V a1 = tail == 1 ? vload_n(ip + VL, 0, n1, 0.0f) : tail ? a0 : vload(ip + VL);
-        const float *wk = w + (size_t)k * mr;
-#pragma GCC unroll 16
-        for (int i = 0; i < mr; i++) {
-            V b = vset1(wk[i]);
-            acc0[i] = vfma(b, a0, acc0[i]);
-            if (two) acc1[i] = vfma(b, a1, acc1[i]);
-        }
-    }
-    V zero = vset1(0.0f);
-#pragma GCC unroll 16
-    for (int i = 0; i < mr; i++) {
-        float *o = out + (size_t)i * out_ld;
-        if (res) {
-            const float *r = res + (size_t)i * res_ld;
-            acc0[i] = vadd(acc0[i], tail ? vload_n(r, 0, n0, 0.0f) : vload(r));
-            if (two) acc1[i] = vadd(acc1[i], tail ? vload_n(r + VL, 0, n1, 0.0f) : vload(r + VL));
-        }
-        if (relu) {
-            acc0[i] = vmax(acc0[i], zero);
-            if (two) acc1[i] = vmax(acc1[i], zero);
-        }
-        if (tail) {
-            vstore_n(o, acc0[i], n0);
-            if (two) vstore_n(o + VL, acc1[i], n1);
-        } else {
-            vstore(o, acc0[i]);
-            vstore(o + VL, acc1[i]);
-        }
-    }
-}
-
-#ifdef HVL
-/* Narrow tails on a CPU whose FMA cost scales with the vector width (AVX-512 on Zen 4): the
- * last nc <= VL + HVL columns as one full vector (wide) and one masked half vector, so a
- * 49-column plane costs 56 lanes of work rather than 64. */
-static AI void pw_tile_h(const int mr, const int wide, int K, const float *in, size_t ld,
-                         const float *w, const float *bias, float *out, size_t out_ld,
-                         const float *res, size_t res_ld, int relu, int nc) {
-    V acc0[MRMAX];
-    HV acc1[MRMAX];
-    const int off = wide ? VL : 0, nh = nc - off;
-#pragma GCC unroll 16
-    for (int i = 0; i < mr; i++) {
-        if (wide) acc0[i] = vset1(bias[i]);
-        acc1[i] = hvset1(bias[i]);
-    }
-    for (int k = 0; k < K; k++) {
-        const float *ip = in + (size_t)k * ld;
-        V a0 = wide ? vload(ip) : vset1(0.0f);
-        HV a1 = hvload_n(ip + off, nh);
-        const float *wk = w + (size_t)k * mr;
-#pragma GCC unroll 16
-        for (int i = 0; i < mr; i++) {
-            if (wide) acc0[i] = vfma(vset1(wk[i]), a0, acc0[i]);
-            acc1[i] = hvfma(hvset1(wk[i]), a1, acc1[i]);
-        }
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < mr; i++) {
-        float *o = out + (size_t)i * out_ld;
-        if (res) {
-            const float *r = res + (size_t)i * res_ld;
-            if (wide) acc0[i] = vadd(acc0[i], vload(r));
-            acc1[i] = hvadd(acc1[i], hvload_n(r + off, nh));
-        }
-        if (relu) {
-            if (wide) acc0[i] = vmax(acc0[i], vset1(0.0f));
-            acc1[i] = hvmax(acc1[i], hvset1(0.0f));
-        }
-        if (wide) vstore(o, acc0[i]);
-        hvstore_n(o + off, acc1[i], nh);
-    }
-}
-#define PW_TILE_H(R)                                                                               \
-    static void pw_hw_##R(int K, const float *in, size_t ld, const float *w, const float *bias,    \
-                          float *out, size_t out_ld, const float *res, size_t res_ld, int relu,    \
-                          int nc, const float *pf) {                                               \
-        (void)pf;                                                                                  \
-        pw_tile_h(R, 1, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc);                   \
-    }                                                                                              \
-    static void pw_hn_##R(int K, const float *in, size_t ld, const float *w, const float *bias,    \
-                          float *out, size_t out_ld, const float *res, size_t res_ld, int relu,    \
-                          int nc, const float *pf) {                                               \
-        (void)pf;                                                                                  \
-        pw_tile_h(R, 0, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc);                   \
-    }
-#else
-#define PW_TILE_H(R)
-#endif
-
-typedef void (*pw_tile_fn)(int K, const float *in, size_t ld, const float *w, const float *bias,
-                           float *out, size_t out_ld, const float *res, size_t res_ld, int relu,
-                           int nc, const float *pf);
-
-#define PW_TILE(R)                                                                                 \
-    static void pw_full_##R(int K, const float *in, size_t ld, const float *w, const float *bias,  \
-                            float *out, size_t out_ld, const float *res, size_t res_ld, int relu,  \
-                            int nc, const float *pf) {                                             \
-        pw_tile(R, 0, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc, pf);                 \
-    }                                                                                              \
-    static void pw_tail_##R(int K, const float *in, size_t ld, const float *w, const float *bias,  \
-                            float *out, size_t out_ld, const float *res, size_t res_ld, int relu,  \
-                            int nc, const float *pf) {                                             \
-        (void)pf;                                                                                  \
-        pw_tile(R, 1, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc, NULL);               \
-    }                                                                                              \
-    static void pw_half_##R(int K, const float *in, size_t ld, const float *w, const float *bias,  \
-                            float *out, size_t out_ld, const float *res, size_t res_ld, int relu,  \
-                            int nc, const float *pf) {                                             \
-        (void)pf;                                                                                  \
-        pw_tile(R, 2, K, in, ld, w, bias, out, out_ld, res, res_ld, relu, nc, NULL);               \
-    }                                                                                              \
-    PW_TILE_H(R)
-PW_TILE(1)
-PW_TILE(2)
-PW_TILE(3)
-PW_TILE(4)
-PW_TILE(5)
-PW_TILE(6)
-#if MRMAX > 6
-PW_TILE(7)
-PW_TILE(8)
-#endif
-#if MRMAX > 8
-PW_TILE(9)
-PW_TILE(10)
-PW_TILE(11)
-PW_TILE(12)
-#endif
-/* pw_x[mr]: the tile function for a row block of mr rows */
-#define PW_TABLE(x)                                                                                \
-    static const pw_tile_fn pw_##x[MRMAX + 1] = {NULL,       pw_##x##_1, pw_##x##_2, pw_##x##_3,   \
-                                                 pw_##x##_4, pw_##x##_5, pw_##x##_6, PW_MORE(x)}
-#if MRMAX > 8
-#define PW_MORE(x) pw_##x##_7, pw_##x##_8, pw_##x##_9, pw_##x##_10, pw_##x##_11, pw_##x##_12
-#elif MRMAX > 6
-#define PW_MORE(x) pw_##x##_7, pw_##x##_8
-#else
-#define PW_MORE(x)
-#endif
-PW_TABLE(full);
-PW_TABLE(tail);
-PW_TABLE(half);
-#ifdef HVL
-PW_TABLE(hw);
-PW_TABLE(hn);
-#endif
-
-#ifdef PW_NARROW
-/* The last nc <= PW_NARROW columns (a 7x7 plane leaves 1 after three 16-column panels, a 14x14
- * one 4) on a CPU where each weight broadcast costs a load (AVX2): the vectors run over a row
- * block's mr <= VL rows instead, so one load of the k-th weights serves every column and a
- * column costs one broadcast and one FMA per k, where the column tile costs mr broadcasts for
- * one mostly empty vector. rb row blocks (rows m[r] .. m[r]+mr[r]-1) run together so that
- * rb * nc FMA chains hide the latency. Each output is bias, then one FMA per k in order, then
- * residual and ReLU: the operations of pw_tile in the same order, so an image gets the same
- * logits wherever its columns fall in a batch. */
-static AI void pw_narrow(const int nc, const int rb, const int *m, const int *mr,
-                         const sn_pw_args *a, size_t p) {
-    const int K = a->K;
-    const float *in = a->in + p;
-    V acc[4][PW_NARROW];
-#pragma GCC unroll 4
-    for (int r = 0; r < rb; r++)
-#pragma GCC unroll 4
-        for (int j = 0; j < nc; j++) acc[r][j] = vload_n(a->bias + m[r], 0, mr[r], 0.0f);
-    for (int k = 0; k < K; k++) {
-        const float *ip = in + (size_t)k * a->in_ld;
-        V x[PW_NARROW];
-#pragma GCC unroll 4
-        for (int j = 0; j < nc; j++) x[j] = vset1(ip[j]);
-#pragma GCC unroll 4
-        for (int r = 0; r < rb; r++) {
-            V wk = vload_n(a->w + (size_t)m[r] * K + (size_t)k * mr[r], 0, mr[r], 0.0f);
-#pragma GCC unroll 4
-            for (int j = 0; j < nc; j++) acc[r][j] = vfma(wk, x[j], acc[r][j]);
-        }
-    }
-    float t[VL];
-    for (int r = 0; r < rb; r++)
-        for (int j = 0; j < nc; j++) {
-            vstore(t, acc[r][j]);
-            for (int i = 0; i < mr[r]; i++) {
-                size_t row = (size_t)(m[r] + i);
-                float v = a->res ? t[i] + a->res[row * a->res_ld + p + j] : t[i];
-                a->out[row * a->out_ld + p + j] = a->relu && v < 0 ? 0.0f : v;
-            }
-        }
-}
-
-/* pw_narrow on columns [p, p+nc) of every row block, 4 blocks at a time for 1-2 columns, 2
- * for 3-4 (4-8 FMA chains; more would not fit 16 registers) */
-static AI void pw_narrow_cols(const int nc, const sn_pw_args *a, size_t p, int nb, int base,
-                              int extra) {
-    const int group = nc <= 2 ? 4 : 2;
-    int m[4], mr[4];
-    for (int b = 0, m0 = 0; b < nb;) {
-        int rb = imin(group, nb - b);
-        for (int r = 0; r < rb; r++, b++) {
-            m[r] = m0;
-            mr[r] = base + (b < extra);
-            m0 += mr[r];
-        }
-        if (rb == 4)
-            pw_narrow(nc, 4, m, mr, a, p);
-        else if (rb >= 2)
-            for (int r = 0; r + 1 < rb; r += 2) pw_narrow(nc, 2, m + r, mr + r, a, p);
-        if (rb != 4 && rb & 1) pw_narrow(nc, 1, m + rb - 1, mr + rb - 1, a, p);
-    }
-}
-
-static void pw_narrow_1(const sn_pw_args *a, size_t p, int nb, int base, int extra) {
-    pw_narrow_cols(1, a, p, nb, base, extra);
-}
-static void pw_narrow_2(const sn_pw_args *a, size_t p, int nb, int base, int extra) {
-    pw_narrow_cols(2, a, p, nb, base, extra);
-}
-static void pw_narrow_3(const sn_pw_args *a, size_t p, int nb, int base, int extra) {
-    pw_narrow_cols(3, a, p, nb, base, extra);
-}
-static void pw_narrow_4(const sn_pw_args *a, size_t p, int nb, int base, int extra) {
-    pw_narrow_cols(4, a, p, nb, base, extra);
-}
-static void (*const pw_narrows[PW_NARROW + 1])(const sn_pw_args *, size_t, int, int, int) = {
-    NULL, pw_narrow_1, pw_narrow_2, pw_narrow_3, pw_narrow_4};
-_Static_assert(PW_NARROW == 4 && MRMAX <= VL, "pw_narrow: 1..4 columns, one vector of rows");
-#endif
-
-static void pw(const sn_pw_args *a) {
-    int M = a->M, K = a->K, nb = (M + MRMAX - 1) / MRMAX, base = M / nb, extra = M % nb;
-    size_t P = a->P, ld = a->out_ld;
-    for (size_t p = 0; p < P; p += NR) {
-        int nc = P - p < NR ? (int)(P - p) : NR;
-#ifdef PW_NARROW
-        if (nc <= PW_NARROW) {
-            pw_narrows[nc](a, p, nb, base, extra);
-            continue;
-        }
-#endif
-        const pw_tile_fn *fn = nc == NR ? pw_full : nc > VL ? pw_tail : pw_half;
-#ifdef HVL
-        if (nc < NR) fn = nc > VL + HVL ? pw_tail : nc > VL ? pw_hw : nc > HVL ? pw_half : pw_hn;
-#endif
-        /* the first row block prefetches the next full panel */
-        const float *pf = p + 2 * NR <= P ? a->in + p + NR : NULL;
-        int m0 = 0;
-        for (int b = 0; b < nb; b++) {
-            int mr = base + (b < extra);
-            fn[mr](K, a->in + p, a->in_ld, a->w + (size_t)m0 * K, a->bias + m0,
-                   a->out + (size_t)m0 * ld + p, ld,
-                   a->res ? a->res + (size_t)m0 * a->res_ld + p : NULL, a->res_ld, a->relu, nc,
-                   b == 0 ? pf : NULL);
-            m0 += mr;
-        }
-    }
-}
+#include "engine/kernels_simd_pw.h"
 
 /* ---- 3x3 windows along a row -----------------------------------------------------------
  * For outputs x0 .. x0+VL-1 of a 3x3 window with pad 1, the input columns s*x-1, s*x, s*x+1
@@ -374,10 +88,56 @@ static AI void taps_s2(const float *row, int W, int x0, float fill, V *carry, V 
  * of each of the 9 taps per chunk precomputed as lane bitmasks (padding and the plane's end). */
 #define DW_FLAT_CHUNKS 512
 
+#ifdef DW_COLMASK
+/* VL outputs with one FMA chain per kernel column: bias + centre + (left + right). Interior
+ * chunks (every tap's window inside the plane) load with plain loads and zero the left and
+ * right sums in the lanes of columns 0 and W-1 (lm, rm: there those loads wrap to the
+ * neighbouring row); the others load through the tap masks m, which never touch memory
+ * outside the plane. Interior: 9 loads, 9 multiply-adds, 2 ands, 2 adds, no masked loads. */
+static AI V dw_cols(const int interior, const V *k, V bias, const float *p, int W,
+                    const unsigned *m, V lm, V rm) {
+    V t[9];
+#pragma GCC unroll 9
+    for (int j = 0; j < 9; j++) {
+        const float *q = p + (j / 3 - 1) * W + j % 3 - 1;
+        t[j] = interior ? vload(q) : vload_bits(q, m[j]);
+    }
+    V l = vfma(k[6], t[6], vfma(k[3], t[3], vmul(k[0], t[0])));
+    V c = vfma(k[7], t[7], vfma(k[4], t[4], vfma(k[1], t[1], bias)));
+    V r = vfma(k[8], t[8], vfma(k[5], t[5], vmul(k[2], t[2])));
+    if (interior) l = vand(l, lm), r = vand(r, rm);
+    return vadd(c, vadd(l, r));
+}
+
+/* chunk ch of a plane through its tap masks (the first and last rows, the plane's end) */
+static AI void dw_cols_edge(const V *k, V bias, const float *src, float *dst, int W, int HW,
+                            const unsigned *m, int ch) {
+    V z = vset1(0.0f), acc = dw_cols(0, k, bias, src + ch * VL, W, m, z, z);
+    if (ch * VL + VL <= HW)
+        vstore(dst + ch * VL, acc);
+    else
+        vstore_n(dst + ch * VL, acc, HW - ch * VL);
+}
+#endif
+
 static void dw_s1_flat(const sn_dw_args *a) {
     const int H = a->H, W = a->W, HW = H * W, nch = (HW + VL - 1) / VL;
     unsigned mk[DW_FLAT_CHUNKS][9];
+#ifdef DW_COLMASK
+    /* chunks [ilo, ihi) read all nine taps with plain loads (no tap masks needed); lm/rm zero
+     * their lanes in columns 0 and W-1, where the left and right taps fall outside the row */
+    int ilo = imin(nch, (W + 1 + VL - 1) / VL);
+    int ihi = imax(ilo, imin(nch, (HW - W - 1 - VL) / VL + 1));
+    V lm[DW_FLAT_CHUNKS], rm[DW_FLAT_CHUNKS];
+    for (int ch = ilo; ch < ihi; ch++) vcolmask(ch * VL % W, W, &lm[ch - ilo], &rm[ch - ilo]);
+#endif
     for (int ch = 0, y = 0, x = 0; ch < nch; ch++) {
+#ifdef DW_COLMASK
+        if (ch == ilo && ihi > ilo) { /* skip the interior */
+            ch = ihi, y = ch * VL / W, x = ch * VL % W;
+            if (ch == nch) break;
+        }
+#endif
         /* rows[dy], cols[dx]: the lanes whose row y+dy-1 and column x+dx-1 are inside */
         unsigned rows[3] = {0, 0, 0}, cols[3] = {0, 0, 0};
         for (int j = 0, q = ch * VL; j < VL && q < HW; j++, q++) {
@@ -397,6 +157,14 @@ static void dw_s1_flat(const sn_dw_args *a) {
         for (int i = 0; i < a->n; i++) {
             const float *src = a->in + (size_t)c * a->in_ld + (size_t)i * HW;
             float *dst = a->out + (size_t)oc * a->out_ld + (size_t)i * HW;
+#ifdef DW_COLMASK
+            int ch = 0;
+            for (; ch < ilo; ch++) dw_cols_edge(k, bias, src, dst, W, HW, mk[ch], ch);
+            for (; ch < ihi; ch++)
+                vstore(dst + ch * VL,
+                       dw_cols(1, k, bias, src + ch * VL, W, NULL, lm[ch - ilo], rm[ch - ilo]));
+            for (; ch < nch; ch++) dw_cols_edge(k, bias, src, dst, W, HW, mk[ch], ch);
+#else
             for (int ch = 0; ch < nch; ch++) {
                 const float *p = src + ch * VL;
 #ifdef DW_ROWSUMS
@@ -420,15 +188,108 @@ static void dw_s1_flat(const sn_dw_args *a) {
                 else
                     vstore_n(dst + ch * VL, acc, HW - ch * VL);
             }
+#endif
         }
     }
 }
+
+#ifdef DW_S2_ROWS
+/* Stride 2 from deinterleaved rows: each input row is split once into its even columns E and
+ * odd columns O (zero past the row's end, O[-1] = 0), so output column x reads O[x-1], E[x],
+ * O[x] with plain loads: per output vector 9 loads and 9 multiply-adds, no shuffles or masks
+ * (the old walk deinterleaved every row for each of its two output rows, in every tap). Row
+ * buffers hold up to DW_S2_MAXW outputs; wider planes take the generic walk. */
+#define DW_S2_MAXW 512
+#define DW_S2_LD   (DW_S2_MAXW + 2 * VL)
+
+/* input row iy (zeros outside [0, H)) as E at buf + VL and O at buf + DW_S2_LD + VL */
+static AI void dw_s2_split(const float *src, int H, int W, int Wo, int iy, float *buf) {
+    float *e = buf + VL, *o = buf + DW_S2_LD + VL;
+    o[-1] = 0.0f;
+    int x0 = 0;
+    if (iy < 0 || iy >= H) {
+        for (; x0 < Wo; x0 += VL) vstore(e + x0, vset1(0.0f)), vstore(o + x0, vset1(0.0f));
+        return;
+    }
+    const float *row = src + (size_t)iy * W;
+    V ev, od;
+    for (; 2 * x0 + 2 * VL <= W; x0 += VL) { /* whole vectors inside the row */
+        vdeint(vload(row + 2 * x0), vload(row + 2 * x0 + VL), &ev, &od);
+        vstore(e + x0, ev);
+        vstore(o + x0, od);
+    }
+    for (; x0 < Wo; x0 += VL) {
+        vdeint(load_cols(row, W, 2 * x0, 0.0f), load_cols(row, W, 2 * x0 + VL, 0.0f), &ev, &od);
+        vstore(e + x0, ev);
+        vstore(o + x0, od);
+    }
+}
+
+/* one output row from the split rows r0, r1, r2 (input rows 2y-1, 2y, 2y+1) */
+static AI void dw_s2_row(const V *k, V bias, float *const *r, int Wo, float *out) {
+    for (int x0 = 0; x0 < Wo; x0 += VL) {
+        V acc[3];
+#pragma GCC unroll 3
+        for (int dy = 0; dy < 3; dy++) {
+            const float *e = r[dy] + VL + x0, *o = r[dy] + DW_S2_LD + VL + x0;
+            acc[dy] =
+                vfma(k[3 * dy + 2], vload(o),
+                     vfma(k[3 * dy + 1], vload(e),
+                          dy ? vmul(k[3 * dy], vload(o - 1)) : vfma(k[0], vload(o - 1), bias)));
+        }
+        V v = vadd(acc[0], vadd(acc[1], acc[2]));
+        if (x0 + VL <= Wo)
+            vstore(out + x0, v);
+        else
+            vstore_n(out + x0, v, Wo - x0);
+    }
+}
+
+/* C planes of n images, weights w (9 per channel), bias, output channel perm[c] (or c) */
+static void dw_s2_planes(const float *in, size_t in_ld, const float *w, const float *bias,
+                         const int *perm, float *out, size_t out_ld, int C, int n, int H, int W,
+                         int Ho, int Wo) {
+    float rows[5][2 * DW_S2_LD];
+    for (int c = 0; c < C; c++) {
+        V k[9];
+        for (int j = 0; j < 9; j++) k[j] = vset1(w[9 * c + j]);
+        V b = vset1(bias[c]);
+        int oc = perm ? perm[c] : c;
+        for (int i = 0; i < n; i++) {
+            const float *src = in + (size_t)c * in_ld + (size_t)i * H * W;
+            float *dst = out + (size_t)oc * out_ld + (size_t)i * Ho * Wo;
+            /* r: the five row buffers, r[j] holding input row 2y-1+j */
+            float *r[5] = {rows[0], rows[1], rows[2], rows[3], rows[4]};
+            for (int j = 0; j < 3; j++) dw_s2_split(src, H, W, Wo, j - 1, r[j]);
+            for (int y = 0; y < Ho; y++) {
+                /* the next output row's two new input rows first, so that this row's loads
+                 * never wait on stores just made (an unaligned load across two pending
+                 * stores is not forwarded) */
+                if (y + 1 < Ho) {
+                    dw_s2_split(src, H, W, Wo, 2 * y + 2, r[3]);
+                    dw_s2_split(src, H, W, Wo, 2 * y + 3, r[4]);
+                }
+                dw_s2_row(k, b, r, Wo, dst + (size_t)y * Wo);
+                float *t0 = r[0], *t1 = r[1];
+                r[0] = r[2], r[1] = r[3], r[2] = r[4], r[3] = t0, r[4] = t1;
+            }
+        }
+    }
+}
+#endif
 
 static void dw(const sn_dw_args *a) {
     if (a->stride == 1 && a->H * a->W <= DW_FLAT_CHUNKS * VL) {
         dw_s1_flat(a);
         return;
     }
+#ifdef DW_S2_ROWS
+    if (a->stride == 2 && a->Wo <= DW_S2_MAXW) {
+        dw_s2_planes(a->in, a->in_ld, a->w, a->bias, a->dst, a->out, a->out_ld, a->C, a->n, a->H,
+                     a->W, a->Ho, a->Wo);
+        return;
+    }
+#endif
     const int H = a->H, W = a->W, Ho = a->Ho, Wo = a->Wo, s = a->stride;
     for (int c = 0; c < a->C; c++) {
         const float *wc = a->w + 9 * c;
@@ -735,5 +596,5 @@ static void fc(const float *feat, int n, int C, const float *w, const float *bia
         }
 }
 
-const sn_kernels SIMD_TABLE = {SIMD_NAME,  pw_packed_size, pack_pw,        pw, dw,
+const sn_kernels SIMD_TABLE = {SIMD_NAME,  pw_packed_size, pack_pw,        pw, pw_scratch_size, dw,
                                avgpool_s2, stem_pool,      global_avgpool, fc};

@@ -59,7 +59,9 @@ static void check_pw(const sn_kernels *k, int K, int M, size_t P, int res_mode, 
     float *pk = malloc(k->pw_packed_size(M, K) * sizeof(float));
     k->pack_pw(w, M, K, pk);
     /* res_mode 0: none, 1: separate buffer (ld P+7), 2: in place (res == out) */
-    sn_pw_args a = {K, M, P, in, in_ld, w, bias, out0, out_ld, NULL, 0, relu};
+    size_t ns = k->pw_scratch_size(M, K, P);
+    float *scr = rnd(ns); /* garbage: nothing may depend on what it held */
+    sn_pw_args a = {K, M, P, in, in_ld, w, bias, out0, out_ld, NULL, 0, relu, ns ? scr : NULL};
     if (res_mode == 1) a.res = res, a.res_ld = P + 7;
     if (res_mode == 2) a.res = out0, a.res_ld = out_ld;
     sn_kernels_scalar.pw(&a);
@@ -72,13 +74,15 @@ static void check_pw(const sn_kernels *k, int K, int M, size_t P, int res_mode, 
              relu);
     /* includes the columns past P: they must be left untouched */
     expect_close(out1, out0, (size_t)M * out_ld, 1e-5 * (1 + K), what);
-    free(in), free(w), free(bias), free(out0), free(out1), free(res), free(pk);
+    free(in), free(w), free(bias), free(out0), free(out1), free(res), free(pk), free(scr);
 }
 
 Test(kernels, pw_matches_scalar) {
-    static const int Ks[] = {1, 3, 5, 12, 17, 48, 70};
+    /* K up to 96 with few columns: AVX2 packs all panels first (pw_rows); K > 96, or K x P
+     * past its scratch bound (P = 999 with K = 48, 70): panel by panel */
+    static const int Ks[] = {1, 3, 5, 12, 17, 48, 70, 97, 150};
     static const int Ms[] = {1, 5, 6, 7, 12, 13, 25, 36, 48};
-    static const size_t Ps[] = {1, 7, 15, 16, 17, 31, 32, 33, 49, 100};
+    static const size_t Ps[] = {1, 7, 15, 16, 17, 31, 32, 33, 49, 100, 999};
     for (int t = 0; t < NSIMD; t++) {
         const sn_kernels *k = sn_kernels_by_name(simd_names[t]);
         if (!k) continue;
