@@ -11,7 +11,7 @@ typedef __m256 V;
 #define STEM_CB    6
 #define STEM_NV    2
 #define PW_NARROW  4 /* see pw_narrow */
-#define PW_PACK    1 /* packed column panels, see pw_pack */
+#define PW_PACK    1 /* packed column panels, see kernels_simd_pw.h */
 #define DW_ROWSUMS 1
 #define DW_COLMASK 1
 #define DW_S2_ROWS 1
