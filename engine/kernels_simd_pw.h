@@ -404,23 +404,26 @@ static const pw_ptile_fn pw_ptiles[3][MRMAX + 1] = {
 static void pw_rows(const sn_pw_args *a, float *buf, int nb, int base, int extra) {
     const int K = a->K;
     const size_t P = a->P, ld = a->out_ld, pk = (size_t)K * NR;
-    size_t np = 0; /* packed panels */
-    for (size_t p = 0; p < P; p += NR, np++) {
-        int nc = P - p < NR ? (int)(P - p) : NR;
+    const size_t nfull = P / NR; /* full panels */
+    const int tail = (int)(P - nfull * NR);
 #ifdef PW_NARROW
-        if (nc <= PW_NARROW) break;
+    const int packed_tail = tail > PW_NARROW;
+#else
+    const int packed_tail = tail > 0;
 #endif
-        float *d = buf + np * pk;
-        if (nc < NR) {
-            pw_pack_tail(a->in + p, a->in_ld, K, nc, d);
-            continue;
-        }
-        for (int k = 0; k < K; k++) {
-            const float *s = a->in + (size_t)k * a->in_ld + p;
-            vstore(d + (size_t)k * NR, vload(s));
-            vstore(d + (size_t)k * NR + VL, vload(s + VL));
+    const size_t np = nfull + (size_t)packed_tail; /* packed panels */
+    /* Full panels, one input row at a time: each row k is read left to right (one sequential
+     * stream the prefetcher follows) and scattered into the panels (writes into this buffer,
+     * which stays in L2), where panel by panel the K rows would be K strided streams. */
+    for (int k = 0; k < K; k++) {
+        const float *s = a->in + (size_t)k * a->in_ld;
+        float *d = buf + (size_t)k * NR;
+        for (size_t j = 0; j < nfull; j++, s += NR, d += pk) {
+            vstore(d, vload(s));
+            vstore(d + VL, vload(s + VL));
         }
     }
+    if (packed_tail) pw_pack_tail(a->in + nfull * NR, a->in_ld, K, tail, buf + nfull * pk);
     for (int b = 0, m0 = 0; b < nb; b++) {
         int mr = base + (b < extra);
         const float *w = a->w + (size_t)m0 * K, *bias = a->bias + m0;
