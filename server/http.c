@@ -149,7 +149,7 @@ enum MHD_Result sn_reply_error(sn_req *r, int status, const char *code, const ch
 }
 
 /* 503 overloaded for the memory budget, counted as rejected{reason="memory"}. */
-static enum MHD_Result reply_memory(sn_req *r, const char *msg) {
+enum MHD_Result sn_reply_memory(sn_req *r, const char *msg) {
     sn_metrics_reject(SN_REJ_MEMORY);
     return reply_error(r, 503, "overloaded", msg, 0);
 }
@@ -279,7 +279,7 @@ int sn_req_job_failed(sn_req *r, enum MHD_Result *ret) {
             return 1;
         }
         if (j->status == SN_JOB_IMAGE_ERROR && j->img_status == SN_IMG_NOMEM) {
-            *ret = reply_memory(r, j->err);
+            *ret = sn_reply_memory(r, j->err);
             return 1;
         }
         if (j->status == SN_JOB_IMAGE_ERROR) {
@@ -462,7 +462,7 @@ static enum MHD_Result begin(sn_http *h, struct MHD_Connection *c, const char *u
                  sn_budget_used(), sn_budget_limit(), n);
         /* A client waiting for 100 Continue gets the answer now and never sends the body;
          * any other gets it once the body has been read and dropped (nothing is stored). */
-        return reply_memory(r, msg);
+        return sn_reply_memory(r, msg);
     }
     cr->defer = 0; /* from here on, answers come after the body anyway */
     if (n > 0) {

@@ -36,7 +36,7 @@ static int fail(parser *p, const char *fmt, ...) {
 
 /* Counts the JSON values in s (an upper bound: commas and containers outside strings) and
  * the nesting depth, without allocating. -1 when over max_values or MAX_DEPTH. */
-static int scan(parser *p, const uint8_t *s, size_t n, size_t max_values) {
+static long long scan(parser *p, const uint8_t *s, size_t n, size_t max_values) {
     size_t values = 1;
     int depth = 0, in_str = 0;
     for (size_t i = 0; i < n; i++) {
@@ -65,7 +65,7 @@ static int scan(parser *p, const uint8_t *s, size_t n, size_t max_values) {
                         "request for this model",
                         max_values);
     }
-    return 0;
+    return (long long)values;
 }
 
 /* ---- base64 (RFC 4648, standard alphabet, padding optional) ------------------------------ */
@@ -463,12 +463,25 @@ int sn_oip_parse(const sn_oip_model *m, const uint8_t *body, size_t len, long lo
     if (jlen == 0) return fail(&p, "empty request: expected a JSON inference request");
     size_t max_values =
         (size_t)m->max_batch * 3 * (size_t)m->input_size * (size_t)m->input_size + 4096;
-    if (scan(&p, body, jlen, max_values) < 0) return -1;
+    long long values = scan(&p, body, jlen, max_values);
+    if (values < 0) return -1;
+    long long tree = values * SN_OIP_JSON_BYTES;
+    if (m->reserve && m->reserve(m->budget_ctx, tree) != 0) {
+        fail(&p,
+             "memory budget: this request's JSON (%lld values) needs about %lld bytes to "
+             "parse and does not fit now; retry later, or send tensors in binary",
+             values, tree);
+        return -3;
+    }
     json_error_t je;
     json_t *root = json_loadb((const char *)body, jlen, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return fail(&p, "request JSON: %s (byte %d)", je.text, je.position);
+    if (!root) {
+        if (m->release) m->release(m->budget_ctx, tree);
+        return fail(&p, "request JSON: %s (byte %d)", je.text, je.position);
+    }
     int rc = parse_root(&p, root, body + jlen, len - jlen, header_len >= 0);
     json_decref(root);
+    if (m->release) m->release(m->budget_ctx, tree);
     if (rc < 0) sn_oip_request_free(req);
     return rc < 0 && p.oom ? -2 : rc;
 }

@@ -31,7 +31,16 @@ typedef struct {
     int input_size;  /* S */
     int num_classes; /* classes */
     int max_batch;   /* N at most */
+    /* Memory budget hooks (optional, as in sn_input_opts): the JSON tree jansson builds is
+     * reserved (SN_OIP_JSON_BYTES a value, counted before parsing) and released after. */
+    int (*reserve)(void *ctx, long long bytes);
+    void (*release)(void *ctx, long long bytes);
+    void *budget_ctx;
 } sn_oip_model;
+
+/* What jansson takes per JSON value, at most: a json_t real/integer (24 bytes, a 32-byte
+ * malloc chunk) plus its slot in a doubling array (up to 16 bytes), rounded up. */
+#define SN_OIP_JSON_BYTES 64
 
 enum { SN_OIP_LOGITS, SN_OIP_PROBS, SN_OIP_NOUT };
 
@@ -57,8 +66,8 @@ typedef struct {
 /* Parse body[0..len). header_len: the Inference-Header-Content-Length value (the JSON's
  * length; the rest of the body is binary tensor data), or -1 when the header is absent and
  * the whole body is JSON. On success returns 0 and req (free it with sn_oip_request_free)
- * may point into body; on failure -1 with err naming the problem (-2: out of memory) and
- * req empty. */
+ * may point into body; on failure -1 with err naming the problem (-2: out of memory, -3: the
+ * memory budget refused the JSON tree) and req empty. */
 int sn_oip_parse(const sn_oip_model *m, const uint8_t *body, size_t len, long long header_len,
                  sn_oip_request *req, char *err, size_t errlen);
 void sn_oip_request_free(sn_oip_request *req);

@@ -70,6 +70,8 @@ enum MHD_Result sn_reply_json(sn_req *r, int status, json_t *j);
 /* {"error": {"code", "message"}} ({"error": "message"} on an r->oip route); 503 adds
  * Retry-After, 405 an Allow header; counts the rejection in shufflenet_rejected_total by code. */
 enum MHD_Result sn_reply_error(sn_req *r, int status, const char *code, const char *msg);
+/* 503 overloaded because the memory budget refused it (rejected{reason="memory"}). */
+enum MHD_Result sn_reply_memory(sn_req *r, const char *msg);
 enum MHD_Result sn_reply_errorf(sn_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "common/modelinfo.h"
+#include "server/budget.h"
 #include "server/metrics.h"
 #include "server/oip.h"
 #include "server/request.h"
@@ -209,6 +210,7 @@ static enum MHD_Result infer_body(sn_req *r) {
     char err[512];
     int rc = sn_oip_parse(&x->m, r->body, r->len, hl, &x->q, err, sizeof err);
     if (rc == -2) return sn_reply_error(r, 503, "overloaded", "out of memory");
+    if (rc == -3) return sn_reply_memory(r, err);
     if (rc < 0) return sn_reply_error(r, 400, "bad_request", err);
     int n = x->q.n;
     for (int i = 0; x->q.image && i < n; i++) {
@@ -255,7 +257,8 @@ static enum MHD_Result infer_start(sn_req *r) {
     r->ctx = x;
     r->ctx_free = infer_free;
     const sn_model_info *I = r->o->models[r->model].info;
-    x->m = (sn_oip_model){I->input_size, I->num_classes, r->o->cfg->max_images};
+    x->m = (sn_oip_model){I->input_size, I->num_classes, r->o->cfg->max_images,
+                          sn_budget_decode_hook, sn_budget_release_hook, NULL};
     model_url u;
     parse_model_url(r->path, &u);
     snprintf(x->version, sizeof x->version, "%.*s", u.ver ? (int)u.vlen : 1, u.ver ? u.ver : "1");

@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *body = data + 3;
     size_t len = size - 3;
     long long hl = (data[0] & 1) ? (long long)(data[1] | data[2] << 8) : -1;
-    const sn_oip_model m = {4, 10, 4};
+    const sn_oip_model m = {.input_size = 4, .num_classes = 10, .max_batch = 4};
     sn_oip_request q;
     char err[512];
     if (sn_oip_parse(&m, body, len, hl, &q, err, sizeof err) != 0) return 0;

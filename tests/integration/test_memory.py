@@ -107,9 +107,37 @@ def t_exact_mode_and_bad_mode():
     assert p.returncode == 2 and '"preprocess"' in p.stderr, (p.returncode, p.stderr)
 
 
+def t_v2_json_tree_within_budget():
+    """A v2 JSON FP32 request is reserved against the budget before jansson builds its tree
+    (64 bytes a value): with --memory-budget 32M a batch of 1 (150,528 values, ~9.6 MB) is
+    served, a batch of 4 (~38.5 MB) is refused 503 overloaded naming the budget and counted
+    as rejected{reason="memory"}, and nothing stays reserved after either."""
+    S = Server("--model", "g3=" + G3, "--workers", "1", "--memory-budget", "32M")
+
+    def json_fp32(n):
+        inp = {"name": "input", "datatype": "FP32", "shape": [n, 3, 224, 224],
+               "data": [0.5] * (n * 3 * 224 * 224)}
+        body = json.dumps({"inputs": [inp]}, separators=(",", ":")).encode()
+        return S.request("POST", "/v2/models/g3/infer", body,
+                         {"Content-Type": "application/json"})
+    try:
+        st1, _, b1 = json_fp32(1)
+        st4, h4, b4 = json_fp32(4)
+        m = S.settled_metrics()
+    finally:
+        S.stop()
+    print("  v2 JSON FP32 under a 32 MiB budget: batch 1 -> %d, batch 4 -> %d %s" %
+          (st1, st4, b4[:160].decode(errors="replace")), flush=True)
+    assert st1 == 200, (st1, b1[:200])
+    assert st4 == 503 and h4.get("retry-after"), (st4, h4)
+    assert "memory budget" in json.loads(b4)["error"], b4
+    assert metric(m, "shufflenet_rejected_total", reason="memory") == 1, m
+    assert metric(m, "shufflenet_memory_budget_used_bytes") == 0
+
+
 def main():
     total = [0, 0, 0]
-    for t in (t_exact_mode_and_bad_mode, t_flood_of_large_uploads):
+    for t in (t_exact_mode_and_bad_mode, t_v2_json_tree_within_budget, t_flood_of_large_uploads):
         r = run_one(t.__name__, t)
         total = [a + b for a, b in zip(total, r)]
     print("memory: %d passed, %d failed, %d skipped" % tuple(total))

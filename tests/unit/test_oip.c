@@ -8,7 +8,7 @@
 
 #include "server/oip.h"
 
-static const sn_oip_model M = {2, 4, 3};
+static const sn_oip_model M = {.input_size = 2, .num_classes = 4, .max_batch = 3};
 static char err[512];
 
 static int parse(const char *json, const void *bin, size_t binlen, sn_oip_request *q) {
@@ -141,4 +141,41 @@ Test(oip, binary_response_layout) {
     cr_assert(strstr(first, ":0:"), "%s", first);
     free(r);
     sn_oip_request_free(&q);
+}
+
+/* A budget of `left` bytes: the parser reserves its JSON tree before parsing and gives it
+ * back after, on success and on failure alike. */
+static long long left, held;
+static int take(void *ctx, long long n) {
+    (void)ctx;
+    if (n > left) return -1;
+    left -= n, held += n;
+    return 0;
+}
+static void give(void *ctx, long long n) {
+    (void)ctx;
+    left += n, held -= n;
+}
+
+Test(oip, json_tree_reserved_against_the_budget) {
+    sn_oip_model m = M;
+    m.reserve = take, m.release = give;
+    const char *json = "{\"inputs\":[{\"name\":\"input\",\"datatype\":\"FP32\",\"shape\":[1,3,2,"
+                       "2],\"data\":[1,2,3,4,5,6,7,8,9,10,11,12]}]}";
+    const uint8_t *b = (const uint8_t *)json;
+    sn_oip_request q;
+    /* 12 numbers + the containers: more than 12 values, each SN_OIP_JSON_BYTES */
+    left = 12 * SN_OIP_JSON_BYTES, held = 0;
+    cr_assert_eq(sn_oip_parse(&m, b, strlen(json), -1, &q, err, sizeof err), -3);
+    cr_assert(strstr(err, "memory budget"), "%s", err);
+    cr_assert_eq(left, 12 * SN_OIP_JSON_BYTES, "nothing stays reserved after a refusal");
+    left = 1 << 20;
+    cr_assert_eq(sn_oip_parse(&m, b, strlen(json), -1, &q, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(held, 0, "the tree's reservation is given back after parsing");
+    cr_assert_eq(q.tensor[11], 12.0f);
+    sn_oip_request_free(&q);
+    const char *bad = "{\"inputs\":[{\"name\":\"input\",\"datatype\":\"FP32\",\"shape\":[1,3,2,"
+                      "2],\"data\":[1,2,3]}]}";
+    cr_assert_eq(sn_oip_parse(&m, (const uint8_t *)bad, strlen(bad), -1, &q, err, sizeof err), -1);
+    cr_assert_eq(held, 0, "and after a request that fails to parse");
 }
