@@ -194,87 +194,130 @@ static void dw_s1_flat(const sn_dw_args *a) {
 }
 
 #ifdef DW_S2_ROWS
-/* Stride 2 from deinterleaved rows: each input row is split once into its even columns E and
- * odd columns O (zero past the row's end, O[-1] = 0), so output column x reads O[x-1], E[x],
- * O[x] with plain loads: per output vector 9 loads and 9 multiply-adds, no shuffles or masks
- * (the old walk deinterleaved every row for each of its two output rows, in every tap). Row
- * buffers hold up to DW_S2_MAXW outputs; wider planes take the generic walk. */
+/* Stride 2 from deinterleaved rows: each input row is split once into its even columns E, its
+ * odd columns O and the odd columns one place to the right L (L[x] = O[x-1], L[0] = 0; zero
+ * past the row's end), so output column x reads L[x], E[x], O[x] with plain loads, each at the
+ * very address one store of the split wrote (a load across two pending stores is not
+ * forwarded and waits for them to reach the cache, which at 7-28 columns a row is most of the
+ * time). Per output vector: 9 loads and 9 multiply-adds, no shuffles or masks. The depthwise
+ * conv and the 3x3 average pool both run on it. Row buffers hold up to DW_S2_MAXW outputs;
+ * wider planes take the generic walk. */
 #define DW_S2_MAXW 512
-#define DW_S2_LD   (DW_S2_MAXW + 2 * VL)
+/* floats between E, O and L of one split row: not a multiple of 1 KiB, so that the 15 arrays
+ * of the five row buffers start at least 256 bytes apart modulo 4 KiB (a load whose address
+ * matches a pending store's in its low 12 bits waits for it: "4K aliasing") */
+#define DW_S2_LD (DW_S2_MAXW + 32)
 
-/* input row iy (zeros outside [0, H)) as E at buf + VL and O at buf + DW_S2_LD + VL */
-static AI void dw_s2_split(const float *src, int H, int W, int Wo, int iy, float *buf) {
-    float *e = buf + VL, *o = buf + DW_S2_LD + VL;
-    o[-1] = 0.0f;
-    int x0 = 0;
-    if (iy < 0 || iy >= H) {
-        for (; x0 < Wo; x0 += VL) vstore(e + x0, vset1(0.0f)), vstore(o + x0, vset1(0.0f));
+/* The split of a plane's rows W wide: chunks x0 < xt load whole vectors inside the row; the one
+ * chunk at xt (if xt < Wo) loads lanes b0 and b1 (bit masks) of its two vectors. */
+typedef struct {
+    int H, W, Wo, xt;
+    unsigned b0, b1;
+} dw_s2_geom;
+
+static dw_s2_geom dw_s2_geom_of(int H, int W, int Wo) {
+    dw_s2_geom g = {H, W, Wo, W / (2 * VL) * VL, 0, 0};
+    int n0 = imin(VL, W - 2 * g.xt), n1 = imax(0, W - 2 * g.xt - VL);
+    g.b0 = (1u << n0) - 1, g.b1 = (1u << n1) - 1;
+    return g;
+}
+
+/* input row iy (zeros outside [0, H)) into buf: E, O, L at buf, + DW_S2_LD, + 2 * DW_S2_LD */
+static AI void dw_s2_split(const float *src, const dw_s2_geom *g, int iy, float *buf) {
+    float *e = buf, *o = buf + DW_S2_LD, *l = o + DW_S2_LD;
+    if (iy < 0 || iy >= g->H) {
+        for (int x0 = 0; x0 < g->Wo; x0 += VL)
+            vstore(e + x0, vset1(0.0f)), vstore(o + x0, vset1(0.0f)), vstore(l + x0, vset1(0.0f));
         return;
     }
-    const float *row = src + (size_t)iy * W;
-    V ev, od;
-    for (; 2 * x0 + 2 * VL <= W; x0 += VL) { /* whole vectors inside the row */
+    const float *row = src + (size_t)iy * g->W;
+    V carry = vset1(0.0f), ev, od;
+    int x0 = 0;
+    for (; x0 < g->xt; x0 += VL) {
         vdeint(vload(row + 2 * x0), vload(row + 2 * x0 + VL), &ev, &od);
-        vstore(e + x0, ev);
-        vstore(o + x0, od);
+        vstore(e + x0, ev), vstore(o + x0, od), vstore(l + x0, vshift1(od, carry));
+        carry = od;
     }
-    for (; x0 < Wo; x0 += VL) {
-        vdeint(load_cols(row, W, 2 * x0, 0.0f), load_cols(row, W, 2 * x0 + VL, 0.0f), &ev, &od);
-        vstore(e + x0, ev);
-        vstore(o + x0, od);
+    if (x0 < g->Wo) {
+        V a1 = g->b1 ? vload_bits(row + 2 * x0 + VL, g->b1) : vset1(0.0f);
+        vdeint(vload_bits(row + 2 * x0, g->b0), a1, &ev, &od);
+        vstore(e + x0, ev), vstore(o + x0, od), vstore(l + x0, vshift1(od, carry));
     }
 }
 
-/* one output row from the split rows r0, r1, r2 (input rows 2y-1, 2y, 2y+1) */
-static AI void dw_s2_row(const V *k, V bias, float *const *r, int Wo, float *out) {
+/* One output row from the split rows r0, r1, r2 (input rows 2y-1, 2y, 2y+1). avg: the mean of
+ * the 9 (padding counted as zero), summed in the scalar twin's order; else the depthwise conv
+ * with weights k and bias. room: floats from out to the end of the plane. Whole vectors are
+ * stored wherever they fit in it: what spills past the row's end lands in the rows below,
+ * which are written afterwards. */
+static AI void dw_s2_row(const int avg, const V *k, V bias, float *const *r, int Wo, float *out,
+                         int room) {
     for (int x0 = 0; x0 < Wo; x0 += VL) {
-        V acc[3];
+        V v;
+        if (avg) {
+            v = vset1(0.0f);
 #pragma GCC unroll 3
-        for (int dy = 0; dy < 3; dy++) {
-            const float *e = r[dy] + VL + x0, *o = r[dy] + DW_S2_LD + VL + x0;
-            acc[dy] =
-                vfma(k[3 * dy + 2], vload(o),
-                     vfma(k[3 * dy + 1], vload(e),
-                          dy ? vmul(k[3 * dy], vload(o - 1)) : vfma(k[0], vload(o - 1), bias)));
+            for (int dy = 0; dy < 3; dy++) {
+                const float *e = r[dy] + x0;
+                v = vadd(vadd(vadd(v, vload(e + 2 * DW_S2_LD)), vload(e)), vload(e + DW_S2_LD));
+            }
+            v = vmul(v, vset1(1.0f / 9.0f));
+        } else {
+            V acc[3];
+#pragma GCC unroll 3
+            for (int dy = 0; dy < 3; dy++) {
+                const float *e = r[dy] + x0, *o = e + DW_S2_LD, *l = o + DW_S2_LD;
+                acc[dy] = vfma(k[3 * dy + 2], vload(o),
+                               vfma(k[3 * dy + 1], vload(e),
+                                    dy ? vmul(k[3 * dy], vload(l)) : vfma(k[0], vload(l), bias)));
+            }
+            v = vadd(acc[0], vadd(acc[1], acc[2]));
         }
-        V v = vadd(acc[0], vadd(acc[1], acc[2]));
-        if (x0 + VL <= Wo)
+        if (x0 + VL <= room)
             vstore(out + x0, v);
         else
             vstore_n(out + x0, v, Wo - x0);
     }
 }
 
-/* C planes of n images, weights w (9 per channel), bias, output channel perm[c] (or c) */
-static void dw_s2_planes(const float *in, size_t in_ld, const float *w, const float *bias,
-                         const int *perm, float *out, size_t out_ld, int C, int n, int H, int W,
-                         int Ho, int Wo) {
-    float rows[5][2 * DW_S2_LD];
+/* C planes of n images, output channel perm[c] (or c); avg: 3x3 mean, else the depthwise conv
+ * with weights w (9 per channel) and bias */
+static AI void dw_s2_planes(const int avg, const float *in, size_t in_ld, const float *w,
+                            const float *bias, const int *perm, float *out, size_t out_ld, int C,
+                            int n, int H, int W, int Ho, int Wo) {
+    float rows[5][3 * DW_S2_LD];
+    const dw_s2_geom g = dw_s2_geom_of(H, W, Wo);
     for (int c = 0; c < C; c++) {
-        V k[9];
-        for (int j = 0; j < 9; j++) k[j] = vset1(w[9 * c + j]);
-        V b = vset1(bias[c]);
+        V k[9], b = vset1(0.0f);
+        if (!avg) {
+            for (int j = 0; j < 9; j++) k[j] = vset1(w[9 * c + j]);
+            b = vset1(bias[c]);
+        }
         int oc = perm ? perm[c] : c;
         for (int i = 0; i < n; i++) {
             const float *src = in + (size_t)c * in_ld + (size_t)i * H * W;
             float *dst = out + (size_t)oc * out_ld + (size_t)i * Ho * Wo;
             /* r: the five row buffers, r[j] holding input row 2y-1+j */
             float *r[5] = {rows[0], rows[1], rows[2], rows[3], rows[4]};
-            for (int j = 0; j < 3; j++) dw_s2_split(src, H, W, Wo, j - 1, r[j]);
+            for (int j = 0; j < 3; j++) dw_s2_split(src, &g, j - 1, r[j]);
             for (int y = 0; y < Ho; y++) {
                 /* the next output row's two new input rows first, so that this row's loads
-                 * never wait on stores just made (an unaligned load across two pending
-                 * stores is not forwarded) */
+                 * find their stores done */
                 if (y + 1 < Ho) {
-                    dw_s2_split(src, H, W, Wo, 2 * y + 2, r[3]);
-                    dw_s2_split(src, H, W, Wo, 2 * y + 3, r[4]);
+                    dw_s2_split(src, &g, 2 * y + 2, r[3]);
+                    dw_s2_split(src, &g, 2 * y + 3, r[4]);
                 }
-                dw_s2_row(k, b, r, Wo, dst + (size_t)y * Wo);
+                dw_s2_row(avg, k, b, r, Wo, dst + (size_t)y * Wo, (Ho - y) * Wo);
                 float *t0 = r[0], *t1 = r[1];
                 r[0] = r[2], r[1] = r[3], r[2] = r[4], r[3] = t0, r[4] = t1;
             }
         }
     }
+}
+
+static void dw_s2(const sn_dw_args *a) {
+    dw_s2_planes(0, a->in, a->in_ld, a->w, a->bias, a->dst, a->out, a->out_ld, a->C, a->n, a->H,
+                 a->W, a->Ho, a->Wo);
 }
 #endif
 
@@ -285,8 +328,7 @@ static void dw(const sn_dw_args *a) {
     }
 #ifdef DW_S2_ROWS
     if (a->stride == 2 && a->Wo <= DW_S2_MAXW) {
-        dw_s2_planes(a->in, a->in_ld, a->w, a->bias, a->dst, a->out, a->out_ld, a->C, a->n, a->H,
-                     a->W, a->Ho, a->Wo);
+        dw_s2(a);
         return;
     }
 #endif
@@ -332,6 +374,12 @@ static void dw(const sn_dw_args *a) {
  * are summed first (deinterleaving is linear), then split into the three taps once. */
 static void avgpool_s2(const float *in, size_t in_ld, float *out, size_t out_ld, int C, int n,
                        int H, int W, int Ho, int Wo) {
+#ifdef DW_S2_ROWS
+    if (Wo <= DW_S2_MAXW) {
+        dw_s2_planes(1, in, in_ld, NULL, NULL, NULL, out, out_ld, C, n, H, W, Ho, Wo);
+        return;
+    }
+#endif
     V ninth = vset1(1.0f / 9.0f);
     for (int c = 0; c < C; c++)
         for (int i = 0; i < n; i++) {

@@ -286,6 +286,13 @@ _Static_assert(PW_NARROW == 4 && MRMAX <= VL, "pw_narrow: 1..4 columns, one vect
  * row block instead (pw_rows). */
 #define PW_ROWS_K      96
 #define PW_ROWS_FLOATS (160 * 256) /* 160 KiB, well inside a 512 KiB L2 */
+/* ... unless M has at most PW_DIRECT_NB row blocks (M <= 24): then a panel is read by so few
+ * row blocks that copying it costs more than it saves (a copy is 2 loads + 2 stores per k
+ * against 2 loads + mr broadcasts + 2*mr FMAs per row block), and the row blocks read the
+ * full panels in place, rows in_ld apart (mode 3); only a tail panel is packed. Measured on
+ * Zen 3 (docs/kernels.md, run H): 0.5x g3 and g8 batch 1 3-4% faster, 1x networks unchanged
+ * within the noise. */
+#define PW_DIRECT_NB 4
 
 static size_t pw_scratch_size(int M, int K, size_t P) {
     (void)M;
@@ -338,7 +345,8 @@ static AI void pw_epi(const int mr, const int tail, V *acc0, V *acc1, float *out
 /* mr rows x NR columns. mode 0: one vector of columns (nc <= VL) from the packed panel x;
  * 1: two vectors from the packed panel; 2: a full panel read from the activations (x, rows ld
  * apart) and copied into buf on the way, with the next panel prefetched into L2, so the
- * panel is packed by the FMA-bound first row block at the cost of 2 stores per k. Each output
+ * panel is packed by the FMA-bound first row block at the cost of 2 stores per k; 3: a full
+ * panel read from the activations in place (rows ld apart), nothing copied. Each output
  * is bias, then one FMA per k in order, then residual and ReLU, as in pw_narrow (so an image
  * gets the same logits wherever its columns fall in a batch). */
 static AI void pw_ptile(const int mr, const int mode, int K, const float *x, size_t ld, float *buf,
@@ -350,7 +358,7 @@ static AI void pw_ptile(const int mr, const int mode, int K, const float *x, siz
     for (int i = 0; i < mr; i++) acc0[i] = acc1[i] = vset1(bias[i]);
     /* unrolled by GCC with constant offsets (written as one loop: a hand-unrolled body made GCC
      * 12 rotate registers and spill accumulators) */
-    const size_t step = mode == 2 ? ld : NR;
+    const size_t step = mode >= 2 ? ld : NR;
 #pragma GCC unroll 4
     for (int k = 0; k < K; k++, x += step, w += mr) {
         V a0 = vload(x), a1 = two ? vload(x + VL) : a0;
@@ -384,7 +392,7 @@ typedef void (*pw_ptile_fn)(int K, const float *x, size_t ld, float *buf, const 
                                  size_t res_ld, int relu, int nc) {                                \
         pw_ptile(R, MODE, K, x, ld, buf, w, bias, out, out_ld, res, res_ld, relu, nc);             \
     }
-#define PW_PTILE(R) PW_PTILE_M(R, 0) PW_PTILE_M(R, 1) PW_PTILE_M(R, 2)
+#define PW_PTILE(R) PW_PTILE_M(R, 0) PW_PTILE_M(R, 1) PW_PTILE_M(R, 2) PW_PTILE_M(R, 3)
 PW_PTILE(1)
 PW_PTILE(2)
 PW_PTILE(3)
@@ -392,10 +400,11 @@ PW_PTILE(4)
 PW_PTILE(5)
 PW_PTILE(6)
 _Static_assert(MRMAX == 6, "pw_ptiles: rows 1..6");
-static const pw_ptile_fn pw_ptiles[3][MRMAX + 1] = {
+static const pw_ptile_fn pw_ptiles[4][MRMAX + 1] = {
     {NULL, pw_p0_1, pw_p0_2, pw_p0_3, pw_p0_4, pw_p0_5, pw_p0_6},
     {NULL, pw_p1_1, pw_p1_2, pw_p1_3, pw_p1_4, pw_p1_5, pw_p1_6},
-    {NULL, pw_p2_1, pw_p2_2, pw_p2_3, pw_p2_4, pw_p2_5, pw_p2_6}};
+    {NULL, pw_p2_1, pw_p2_2, pw_p2_3, pw_p2_4, pw_p2_5, pw_p2_6},
+    {NULL, pw_p3_1, pw_p3_2, pw_p3_3, pw_p3_4, pw_p3_5, pw_p3_6}};
 
 /* Small K: every panel packed first (K x NR each, in order), then each row block runs along
  * all of them, so its weights stay in L1 and its output and residual rows are walked in
@@ -412,10 +421,11 @@ static void pw_rows(const sn_pw_args *a, float *buf, int nb, int base, int extra
     const int packed_tail = tail > 0;
 #endif
     const size_t np = nfull + (size_t)packed_tail; /* packed panels */
+    const int direct = nb <= PW_DIRECT_NB;         /* full panels read in place (mode 3) */
     /* Full panels, one input row at a time: each row k is read left to right (one sequential
      * stream the prefetcher follows) and scattered into the panels (writes into this buffer,
      * which stays in L2), where panel by panel the K rows would be K strided streams. */
-    for (int k = 0; k < K; k++) {
+    for (int k = 0; k < K && !direct; k++) {
         const float *s = a->in + (size_t)k * a->in_ld;
         float *d = buf + (size_t)k * NR;
         for (size_t j = 0; j < nfull; j++, s += NR, d += pk) {
@@ -423,7 +433,8 @@ static void pw_rows(const sn_pw_args *a, float *buf, int nb, int base, int extra
             vstore(d + VL, vload(s + VL));
         }
     }
-    if (packed_tail) pw_pack_tail(a->in + nfull * NR, a->in_ld, K, tail, buf + nfull * pk);
+    float *tbuf = direct ? buf : buf + nfull * pk; /* the packed tail panel */
+    if (packed_tail) pw_pack_tail(a->in + nfull * NR, a->in_ld, K, tail, tbuf);
     for (int b = 0, m0 = 0; b < nb; b++) {
         int mr = base + (b < extra);
         const float *w = a->w + (size_t)m0 * K, *bias = a->bias + m0;
@@ -432,8 +443,10 @@ static void pw_rows(const sn_pw_args *a, float *buf, int nb, int base, int extra
         for (size_t j = 0; j < np; j++) {
             size_t p = j * NR;
             int nc = P - p < NR ? (int)(P - p) : NR;
-            pw_ptiles[nc <= VL ? 0 : 1][mr](K, buf + j * pk, 0, NULL, w, bias, out + p, ld,
-                                            res ? res + p : NULL, a->res_ld, a->relu, nc);
+            const float *x = j == nfull ? tbuf : direct ? a->in + p : buf + j * pk;
+            int mode = j < nfull && direct ? 3 : nc <= VL ? 0 : 1;
+            pw_ptiles[mode][mr](K, x, a->in_ld, NULL, w, bias, out + p, ld, res ? res + p : NULL,
+                                a->res_ld, a->relu, nc);
         }
         m0 += mr;
     }
