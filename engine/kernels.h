@@ -70,10 +70,13 @@ typedef struct {
 } sn_kernels;
 
 /* Scratch floats of stem_pool: 27 tap rows and C conv rows of Ho, two pooled rows of Po per
- * channel (each row padded to 16 floats), and the weights rearranged per channel block. */
+ * channel (each row padded to 16 floats), and the weights rearranged per channel block; or, for
+ * kernels that split input rows four ways (STEM_SPLIT), 65 split rows and 2 conv half-rows per
+ * channel of Po (+ 16) in place of the first two. */
 #define SN_STEM_PAD(n) (((size_t)(n) + 15) & ~(size_t)15)
 #define SN_STEM_SCRATCH(C, Ho, Po)                                                                 \
-    ((27 + (size_t)(C)) * SN_STEM_PAD(Ho) + 2 * (size_t)(C)*SN_STEM_PAD(Po) + 28 * SN_STEM_PAD(C))
+    ((27 + (size_t)(C)) * SN_STEM_PAD(Ho) + 2 * (size_t)(C)*SN_STEM_PAD(Po) +                      \
+     28 * SN_STEM_PAD(C) + (65 + 2 * (size_t)(C)) * SN_STEM_PAD(Po) + 16 * (size_t)(C))
 
 extern const sn_kernels sn_kernels_scalar;
 extern const sn_kernels sn_kernels_avx2;   /* only usable when the CPU has AVX2 + FMA */

@@ -15,6 +15,7 @@ typedef __m256 V;
 #define DW_ROWSUMS 1
 #define DW_COLMASK 1
 #define DW_S2_ROWS 1
+#define STEM_SPLIT 1
 
 #define vset1(x)      _mm256_set1_ps(x)
 #define vload(p)      _mm256_loadu_ps(p)

@@ -22,8 +22,10 @@
  *                              zeroes its edge columns with vand; vcolmask(x0, W, &lm, &rm):
  *                              all-ones masks of the lanes x0 + j (mod W) not in column 0 (lm)
  *                              and not in column W-1 (rm)
- *   optionally DW_S2_ROWS      1: stride-2 depthwise from rows split once into even and odd
- *                              columns
+ *   optionally DW_S2_ROWS      1: stride-2 depthwise and 3x3 average pool from rows split
+ *                              once into even and odd columns
+ *   optionally STEM_SPLIT      1: the stem from input rows split once four ways, its conv
+ *                              computing even and odd columns apart (needs STEM_NV 2)
  *   optionally HV, HVL         a half-width vector (hvset1 hvfma hvadd hvmax hvload_n(p, n)
  *                              hvstore_n(p, v, n)) for narrow 1x1-conv tails
  *
@@ -492,6 +494,169 @@ static const stem_blk_fn stem_blks[STEM_CB + 1] = {
 #endif
 };
 
+#ifdef STEM_SPLIT
+/* The stem on rows split four ways. Conv column x reads input columns 2x-1, 2x, 2x+1: for an
+ * even x = 2u those are P3[u-1], P0[u], P1[u] and for an odd x = 2u+1 P1[u], P2[u], P3[u], where
+ * Pk[u] is input column 4u+k. So each input row is split once (it serves two conv rows) into
+ * P0..P3 and L = P3 one place to the right (L[0] = 0, the padding column), and every tap of
+ * every conv column is a plain load from one of them. The conv then computes the even and the
+ * odd columns of 8 u at a time (STEM_NV = 2 vectors) and stores them apart, E and O, which is
+ * the order the 3-wide stride-2 max wants: pooled column u = max(O[u-1], E[u], O[u]), three
+ * plain loads, where an interleaved row needed a deinterleave and a lane shift per vector. */
+_Static_assert(STEM_NV == 2, "the split stem computes even and odd columns as its 2 vectors");
+
+/* input row iy of plane src (zeros outside [0, S)) split into P0 P1 P2 P3 L at d, ud apart;
+ * nu u's (a multiple of VL); 4u+k >= S reads as 0 */
+static void stem_split(const float *src, int S, int iy, int nu, size_t ud, float *d) {
+    if (iy < 0 || iy >= S) {
+        for (int a = 0; a < 5; a++)
+            for (int u = 0; u < nu; u += VL) vstore(d + a * ud + u, vset1(0.0f));
+        return;
+    }
+    const float *row = src + (size_t)iy * S;
+    V carry = vset1(0.0f);
+    for (int u = 0; u < nu; u += VL) {
+        V a[4], e1, o1, e2, o2, p[4];
+        for (int v = 0; v < 4; v++) {
+            int c0 = 4 * u + v * VL; /* first input column of this vector */
+            if (c0 + VL <= S)
+                a[v] = vload(row + c0);
+            else
+                a[v] = c0 < S ? vload_bits(row + c0, (1u << (S - c0)) - 1) : vset1(0.0f);
+        }
+        vdeint(a[0], a[1], &e1, &o1); /* columns 0 2 4 .. and 1 3 5 .. of a[0]:a[1] */
+        vdeint(a[2], a[3], &e2, &o2);
+        vdeint(e1, e2, &p[0], &p[2]); /* 4u and 4u+2 */
+        vdeint(o1, o2, &p[1], &p[3]); /* 4u+1 and 4u+3 */
+        for (int k = 0; k < 4; k++) vstore(d + k * ud + u, p[k]);
+        vstore(d + 4 * ud + u, vshift1(p[3], carry));
+        carry = p[3];
+    }
+}
+
+/* cb channels of one conv row: even columns 2u from the taps te[t] + u, odd 2u+1 from to[t] + u,
+ * ReLU'd into se / so (channel j at + j * sld) */
+static AI void stem_blk2(const int cb, int nu, const float *const *te, const float *const *to,
+                         const float *wl, const float *bl, float *se, float *so, size_t sld) {
+    V zero = vset1(0.0f);
+    for (int u0 = 0; u0 < nu; u0 += VL) {
+        V acc[2][STEM_CB];
+#pragma GCC unroll 24
+        for (int j = 0; j < cb; j++) acc[0][j] = acc[1][j] = vset1(bl[j]);
+#pragma GCC unroll 27
+        for (int t = 0; t < 27; t++) {
+            V a0 = vload(te[t] + u0), a1 = vload(to[t] + u0);
+#pragma GCC unroll 24
+            for (int j = 0; j < cb; j++) {
+                V w = vset1(wl[t * cb + j]);
+                acc[0][j] = vfma(w, a0, acc[0][j]);
+                acc[1][j] = vfma(w, a1, acc[1][j]);
+            }
+        }
+#pragma GCC unroll 24
+        for (int j = 0; j < cb; j++) {
+            vstore(se + j * sld + u0, vmax(acc[0][j], zero));
+            vstore(so + j * sld + u0, vmax(acc[1][j], zero));
+        }
+    }
+}
+
+typedef void (*stem_blk2_fn)(int nu, const float *const *te, const float *const *to,
+                             const float *wl, const float *bl, float *se, float *so, size_t sld);
+#define STEM_BLK2(R)                                                                               \
+    static void stem_blk2_##R(int nu, const float *const *te, const float *const *to,              \
+                              const float *wl, const float *bl, float *se, float *so,              \
+                              size_t sld) {                                                        \
+        stem_blk2(R, nu, te, to, wl, bl, se, so, sld);                                             \
+    }
+STEM_BLK2(1)
+STEM_BLK2(2)
+STEM_BLK2(3)
+STEM_BLK2(4)
+STEM_BLK2(5)
+STEM_BLK2(6)
+_Static_assert(STEM_CB == 6, "stem_blk2s: blocks of 1..6 channels");
+static const stem_blk2_fn stem_blk2s[STEM_CB + 1] = {
+    NULL, stem_blk2_1, stem_blk2_2, stem_blk2_3, stem_blk2_4, stem_blk2_5, stem_blk2_6};
+
+/* Scratch (floats, within SN_STEM_SCRATCH): 4 ring slots x 3 planes x 5 split arrays of ud,
+ * one zero row's 5 arrays, the conv row (E and O per channel, sld apart, O[-1] = 0 before
+ * each O), the pooled rows cur and prev, the weights by channel block and the bias. */
+static void stem_pool(const float *in, int n, int S, const float *w, const float *bias, int C,
+                      float *out, size_t out_ld, int Ho, int Po, float *scratch) {
+    /* u runs over the even conv columns, Ne = Po of them; No = Ho / 2 odd ones */
+    const int nu = (Po + VL - 1) / VL * VL, No = Ho / 2;
+    const size_t ud = (size_t)nu, pld = SN_STEM_PAD(Po), sld = 2 * ud + VL;
+    float *ring = scratch, *zrow = ring + 60 * ud, *srow = zrow + 5 * ud;
+    float *cur = srow + (size_t)C * sld, *prev = cur + (size_t)C * pld,
+          *wl = prev + (size_t)C * pld;
+    float *bl = wl + 27 * SN_STEM_PAD(C);
+    const int nb = (C + STEM_CB - 1) / STEM_CB, base = C / nb, extra = C % nb;
+    for (int b = 0, c0 = 0; b < nb; b++) {
+        int cb = base + (b < extra);
+        for (int t = 0; t < 27; t++)
+            for (int j = 0; j < cb; j++) wl[c0 * 27 + t * cb + j] = w[(size_t)(c0 + j) * 27 + t];
+        c0 += cb;
+    }
+    for (int c = 0; c < C; c++) bl[c] = bias[c];
+    for (size_t u = 0; u < 5 * ud; u++) zrow[u] = 0.0f;
+    /* channel c's E at srow + c*sld, its O at + ud + VL, with O[-1] = 0 (never stored to) */
+    for (int c = 0; c < C; c++) srow[(size_t)c * sld + ud + VL - 1] = 0.0f;
+    for (int i = 0; i < n; i++) {
+        const float *img = in + (size_t)i * 3 * S * S;
+        for (int y = 0; y < Ho; y++) {
+            /* input rows 2y-1, 2y, 2y+1 of each plane: the first is split already (slot of row
+             * iy: (iy + 1) % 4; row -1 is the zero row) */
+            const float *te[27], *to[27];
+            for (int ci = 0; ci < 3; ci++) {
+                const float *plane = img + (size_t)ci * S * S;
+                for (int dy = 0; dy < 3; dy++) {
+                    int iy = 2 * y - 1 + dy;
+                    float *d = ring + ((size_t)((iy + 1) & 3) * 3 + ci) * 5 * ud;
+                    const float *r = iy < 0 || iy >= S ? zrow : d;
+                    if (dy > 0 && r == d) stem_split(plane, S, iy, nu, ud, d);
+                    const float *P0 = r, *P1 = r + ud, *P2 = r + 2 * ud, *P3 = r + 3 * ud,
+                                *L = r + 4 * ud;
+                    int t = ci * 9 + dy * 3;
+                    te[t] = L, te[t + 1] = P0, te[t + 2] = P1;
+                    to[t] = P1, to[t + 1] = P2, to[t + 2] = P3;
+                }
+            }
+            /* conv row y = 0 needs row -1 (zero) and rows 0, 1; row 2y-1 of y > 0 was split
+             * as row 2(y-1)+1 */
+            for (int b = 0, c0 = 0; b < nb; b++) {
+                int cb = base + (b < extra);
+                float *se = srow + (size_t)c0 * sld;
+                stem_blk2s[cb](nu, te, to, wl + c0 * 27, bl + c0, se, se + ud + VL, sld);
+                c0 += cb;
+            }
+            const int odd = y & 1, last = y == Ho - 1;
+            for (int c = 0; c < C; c++) {
+                const float *E = srow + (size_t)c * sld, *O = E + ud + VL;
+                /* with Ho odd the last odd column is past the row: padding, 0 under the max */
+                if (No < Po) ((float *)O)[No] = 0.0f;
+                float *cp = cur + c * pld, *pp = prev + c * pld;
+                float *o = out + (size_t)c * out_ld + (size_t)i * Po * Po + (size_t)(y / 2) * Po;
+                for (int x0 = 0; x0 < Po; x0 += VL) {
+                    V h = vmax(vmax(vload(O + x0 - 1), vload(E + x0)), vload(O + x0)), v;
+                    if (odd) {
+                        v = vmax(h, vload(cp + x0));
+                        vstore(pp + x0, h);
+                    } else {
+                        v = y > 0 ? vmax(h, vload(pp + x0)) : h;
+                        vstore(cp + x0, v);
+                        if (!last) continue;
+                    }
+                    if (x0 + VL <= Po)
+                        vstore(o + x0, v);
+                    else
+                        vstore_n(o + x0, v, Po - x0);
+                }
+            }
+        }
+    }
+}
+#else
 static void stem_pool(const float *in, int n, int S, const float *w, const float *bias, int C,
                       float *out, size_t out_ld, int Ho, int Po, float *scratch) {
     const size_t tld = SN_STEM_PAD(Ho), pld = SN_STEM_PAD(Po);
@@ -566,6 +731,8 @@ static void stem_pool(const float *in, int n, int S, const float *w, const float
         }
     }
 }
+
+#endif /* STEM_SPLIT */
 
 /* ---- global average pool and FC ---------------------------------------------------------- */
 
