@@ -495,6 +495,28 @@ static const stem_blk_fn stem_blks[STEM_CB + 1] = {
 };
 
 #ifdef STEM_SPLIT
+/* The vertical half of the stem's maxpool for the VL pooled columns at x0 of conv row y, h
+ * being that row's horizontal 3-max: pooled row py is the max of conv rows 2py-1 (kept in
+ * prev), 2py (kept in cur) and 2py+1, stored to o once complete (odd y, or the last row).
+ * The interleaved stem below does the same inline, left as it was so that the AVX-512 and NEON
+ * builds' code does not change. */
+static AI void stem_pool_vert(V h, int y, int last, float *cp, float *pp, float *o, int x0,
+                              int Po) {
+    V v;
+    if (y & 1) {
+        v = vmax(h, vload(cp + x0));
+        vstore(pp + x0, h);
+    } else {
+        v = y > 0 ? vmax(h, vload(pp + x0)) : h;
+        vstore(cp + x0, v);
+        if (!last) return;
+    }
+    if (x0 + VL <= Po)
+        vstore(o + x0, v);
+    else
+        vstore_n(o + x0, v, Po - x0);
+}
+
 /* The stem on rows split four ways. Conv column x reads input columns 2x-1, 2x, 2x+1: for an
  * even x = 2u those are P3[u-1], P0[u], P1[u] and for an odd x = 2u+1 P1[u], P2[u], P3[u], where
  * Pk[u] is input column 4u+k. So each input row is split once (it serves two conv rows) into
@@ -630,28 +652,16 @@ static void stem_pool(const float *in, int n, int S, const float *w, const float
                 stem_blk2s[cb](nu, te, to, wl + c0 * 27, bl + c0, se, se + ud + VL, sld);
                 c0 += cb;
             }
-            const int odd = y & 1, last = y == Ho - 1;
+            const int last = y == Ho - 1;
             for (int c = 0; c < C; c++) {
                 const float *E = srow + (size_t)c * sld, *O = E + ud + VL;
                 /* with Ho odd the last odd column is past the row: padding, 0 under the max */
                 if (No < Po) ((float *)O)[No] = 0.0f;
                 float *cp = cur + c * pld, *pp = prev + c * pld;
                 float *o = out + (size_t)c * out_ld + (size_t)i * Po * Po + (size_t)(y / 2) * Po;
-                for (int x0 = 0; x0 < Po; x0 += VL) {
-                    V h = vmax(vmax(vload(O + x0 - 1), vload(E + x0)), vload(O + x0)), v;
-                    if (odd) {
-                        v = vmax(h, vload(cp + x0));
-                        vstore(pp + x0, h);
-                    } else {
-                        v = y > 0 ? vmax(h, vload(pp + x0)) : h;
-                        vstore(cp + x0, v);
-                        if (!last) continue;
-                    }
-                    if (x0 + VL <= Po)
-                        vstore(o + x0, v);
-                    else
-                        vstore_n(o + x0, v, Po - x0);
-                }
+                for (int x0 = 0; x0 < Po; x0 += VL)
+                    stem_pool_vert(vmax(vmax(vload(O + x0 - 1), vload(E + x0)), vload(O + x0)), y,
+                                   last, cp, pp, o, x0, Po);
             }
         }
     }
