@@ -286,12 +286,11 @@ _Static_assert(PW_NARROW == 4 && MRMAX <= VL, "pw_narrow: 1..4 columns, one vect
  * row block instead (pw_rows). */
 #define PW_ROWS_K      96
 #define PW_ROWS_FLOATS (160 * 256) /* 160 KiB, well inside a 512 KiB L2 */
-/* ... unless M has at most PW_DIRECT_NB row blocks (M <= 24): then a panel is read by so few
- * row blocks that copying it costs more than it saves (a copy is 2 loads + 2 stores per k
- * against 2 loads + mr broadcasts + 2*mr FMAs per row block), and the row blocks read the
- * full panels in place, rows in_ld apart (mode 3); only a tail panel is packed. Measured on
- * Zen 3 (docs/kernels.md, run H): 0.5x g3 and g8 batch 1 3-4% faster, 1x networks unchanged
- * within the noise. */
+/* When M has at most PW_DIRECT_NB row blocks (M <= 24) and K <= PW_ROWS_K, a panel is read by
+ * so few row blocks that copying it costs more than it saves (a copy is 2 loads + 2 stores per
+ * k against 2 loads + mr broadcasts + 2*mr FMAs per row block): the row blocks read the full
+ * panels in place, rows in_ld apart (mode 3), in pw_rows and in pw alike; only a tail panel is
+ * packed. On Zen 3 such GEMMs take 0.78-0.92 of the time (docs/kernels.md). */
 #define PW_DIRECT_NB 4
 
 static size_t pw_scratch_size(int M, int K, size_t P) {
@@ -464,6 +463,9 @@ static void pw(const sn_pw_args *a) {
         pw_rows(a, buf, nb, base, extra);
         return;
     }
+    /* few row blocks and a small K (a batch's wider GEMM): full panels read in place, as in
+     * pw_rows */
+    const int direct = nb <= PW_DIRECT_NB && K <= PW_ROWS_K;
     for (size_t p = 0; p < P; p += NR) {
         int nc = P - p < NR ? (int)(P - p) : NR;
 #ifdef PW_NARROW
@@ -475,8 +477,9 @@ static void pw(const sn_pw_args *a) {
         if (nc < NR) pw_pack_tail(a->in + p, a->in_ld, K, nc, buf);
         int m0 = 0;
         for (int b = 0; b < nb; b++) {
-            int mr = base + (b < extra), mode = nc <= VL ? 0 : nc < NR || b > 0 ? 1 : 2;
-            pw_ptiles[mode][mr](K, mode == 2 ? a->in + p : buf, a->in_ld, buf,
+            int mr = base + (b < extra);
+            int mode = nc <= VL ? 0 : nc < NR ? 1 : direct ? 3 : b > 0 ? 1 : 2;
+            pw_ptiles[mode][mr](K, mode >= 2 ? a->in + p : buf, a->in_ld, buf,
                                 a->w + (size_t)m0 * K, a->bias + m0, a->out + (size_t)m0 * ld + p,
                                 ld, a->res ? a->res + (size_t)m0 * a->res_ld + p : NULL, a->res_ld,
                                 a->relu, nc);
