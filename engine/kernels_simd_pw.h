@@ -405,6 +405,59 @@ static const pw_ptile_fn pw_ptiles[4][MRMAX + 1] = {
     {NULL, pw_p2_1, pw_p2_2, pw_p2_3, pw_p2_4, pw_p2_5, pw_p2_6},
     {NULL, pw_p3_1, pw_p3_2, pw_p3_3, pw_p3_4, pw_p3_5, pw_p3_6}};
 
+/* One row block of mr rows along n full panels, the j-th read at x + j * xs (mode 1: packed,
+ * xs = K * NR; mode 3: in place, rows ld apart, xs = NR), its outputs at out + j * NR: the
+ * tiles inlined into one loop, without a call per tile. */
+static AI void pw_sweep(const int mr, const int mode, size_t n, int K, const float *x, size_t xs,
+                        size_t ld, const float *w, const float *bias, float *out, size_t out_ld,
+                        const float *res, size_t res_ld, int relu) {
+    for (size_t j = 0; j < n; j++, x += xs, out += NR, res = res ? res + NR : NULL)
+        pw_ptile(mr, mode, K, x, ld, NULL, w, bias, out, out_ld, res, res_ld, relu, NR);
+}
+typedef void (*pw_sweep_fn)(size_t n, int K, const float *x, size_t xs, size_t ld, const float *w,
+                            const float *bias, float *out, size_t out_ld, const float *res,
+                            size_t res_ld, int relu);
+#define PW_SWEEP_M(R, MODE)                                                                        \
+    static void pw_s##MODE##_##R(size_t n, int K, const float *x, size_t xs, size_t ld,            \
+                                 const float *w, const float *bias, float *out, size_t out_ld,     \
+                                 const float *res, size_t res_ld, int relu) {                      \
+        pw_sweep(R, MODE, n, K, x, xs, ld, w, bias, out, out_ld, res, res_ld, relu);               \
+    }
+
+/* n row blocks of mr rows over one full panel at x (mode 1: packed; 3: in place, rows ld
+ * apart), block by block down the weights, bias, output and residual rows */
+static AI void pw_bsweep(const int mr, const int mode, int n, int K, const float *x, size_t ld,
+                         const float *w, const float *bias, float *out, size_t out_ld,
+                         const float *res, size_t res_ld, int relu) {
+    for (int b = 0; b < n; b++) {
+        pw_ptile(mr, mode, K, x, ld, NULL, w, bias, out, out_ld, res, res_ld, relu, NR);
+        w += (size_t)mr * K, bias += mr, out += (size_t)mr * out_ld;
+        res = res ? res + (size_t)mr * res_ld : NULL;
+    }
+}
+typedef void (*pw_bsweep_fn)(int n, int K, const float *x, size_t ld, const float *w,
+                             const float *bias, float *out, size_t out_ld, const float *res,
+                             size_t res_ld, int relu);
+#define PW_BSWEEP_M(R, MODE)                                                                       \
+    static void pw_b##MODE##_##R(int n, int K, const float *x, size_t ld, const float *w,          \
+                                 const float *bias, float *out, size_t out_ld, const float *res,   \
+                                 size_t res_ld, int relu) {                                        \
+        pw_bsweep(R, MODE, n, K, x, ld, w, bias, out, out_ld, res, res_ld, relu);                  \
+    }
+#define PW_SWEEP(R) PW_SWEEP_M(R, 1) PW_SWEEP_M(R, 3) PW_BSWEEP_M(R, 1) PW_BSWEEP_M(R, 3)
+PW_SWEEP(1)
+PW_SWEEP(2)
+PW_SWEEP(3)
+PW_SWEEP(4)
+PW_SWEEP(5)
+PW_SWEEP(6)
+static const pw_sweep_fn pw_sweeps[2][MRMAX + 1] = {
+    {NULL, pw_s1_1, pw_s1_2, pw_s1_3, pw_s1_4, pw_s1_5, pw_s1_6},
+    {NULL, pw_s3_1, pw_s3_2, pw_s3_3, pw_s3_4, pw_s3_5, pw_s3_6}};
+static const pw_bsweep_fn pw_bsweeps[2][MRMAX + 1] = {
+    {NULL, pw_b1_1, pw_b1_2, pw_b1_3, pw_b1_4, pw_b1_5, pw_b1_6},
+    {NULL, pw_b3_1, pw_b3_2, pw_b3_3, pw_b3_4, pw_b3_5, pw_b3_6}};
+
 /* Small K: every panel packed first (K x NR each, in order), then each row block runs along
  * all of them, so its weights stay in L1 and its output and residual rows are walked in
  * order (a few sequential streams the prefetcher follows, where panel by panel each tile
@@ -439,13 +492,13 @@ static void pw_rows(const sn_pw_args *a, float *buf, int nb, int base, int extra
         const float *w = a->w + (size_t)m0 * K, *bias = a->bias + m0;
         float *out = a->out + (size_t)m0 * ld;
         const float *res = a->res ? a->res + (size_t)m0 * a->res_ld : NULL;
-        for (size_t j = 0; j < np; j++) {
-            size_t p = j * NR;
-            int nc = P - p < NR ? (int)(P - p) : NR;
-            const float *x = j == nfull ? tbuf : direct ? a->in + p : buf + j * pk;
-            int mode = j < nfull && direct ? 3 : nc <= VL ? 0 : 1;
-            pw_ptiles[mode][mr](K, x, a->in_ld, NULL, w, bias, out + p, ld, res ? res + p : NULL,
-                                a->res_ld, a->relu, nc);
+        if (nfull)
+            pw_sweeps[direct][mr](nfull, K, direct ? a->in : buf, direct ? NR : pk, a->in_ld, w,
+                                  bias, out, ld, res, a->res_ld, a->relu);
+        if (packed_tail) {
+            size_t p = nfull * NR;
+            pw_ptiles[tail <= VL ? 0 : 1][mr](K, tbuf, 0, NULL, w, bias, out + p, ld,
+                                              res ? res + p : NULL, a->res_ld, a->relu, tail);
         }
         m0 += mr;
     }
@@ -474,15 +527,36 @@ static void pw(const sn_pw_args *a) {
             continue;
         }
 #endif
-        if (nc < NR) pw_pack_tail(a->in + p, a->in_ld, K, nc, buf);
+        if (nc == NR) {
+            /* the first row block packs the panel (unless direct), then the blocks of base + 1
+             * rows and those of base rows each in one sweep */
+            int m0 = 0, b = 0;
+            const float *x = direct ? a->in + p : buf;
+            const float *res = a->res ? a->res + p : NULL;
+            if (!direct) {
+                pw_ptiles[2][base + (extra > 0)](K, a->in + p, a->in_ld, buf, a->w, a->bias,
+                                                 a->out + p, ld, res, a->res_ld, a->relu, NR);
+                m0 = base + (extra > 0), b = 1;
+            }
+            for (int g = 0; g < 2; g++) {
+                int mr = g ? base : base + 1, n = g ? nb - imax(b, extra) : extra - b;
+                if (n <= 0) continue;
+                pw_bsweeps[direct][mr](n, K, x, a->in_ld, a->w + (size_t)m0 * K, a->bias + m0,
+                                       a->out + (size_t)m0 * ld + p, ld,
+                                       res ? res + (size_t)m0 * a->res_ld : NULL, a->res_ld,
+                                       a->relu);
+                m0 += n * mr, b += n;
+            }
+            continue;
+        }
+        pw_pack_tail(a->in + p, a->in_ld, K, nc, buf);
         int m0 = 0;
         for (int b = 0; b < nb; b++) {
             int mr = base + (b < extra);
-            int mode = nc <= VL ? 0 : nc < NR ? 1 : direct ? 3 : b > 0 ? 1 : 2;
-            pw_ptiles[mode][mr](K, mode >= 2 ? a->in + p : buf, a->in_ld, buf,
-                                a->w + (size_t)m0 * K, a->bias + m0, a->out + (size_t)m0 * ld + p,
-                                ld, a->res ? a->res + (size_t)m0 * a->res_ld + p : NULL, a->res_ld,
-                                a->relu, nc);
+            pw_ptiles[nc <= VL ? 0 : 1][mr](K, buf, a->in_ld, buf, a->w + (size_t)m0 * K,
+                                            a->bias + m0, a->out + (size_t)m0 * ld + p, ld,
+                                            a->res ? a->res + (size_t)m0 * a->res_ld + p : NULL,
+                                            a->res_ld, a->relu, nc);
             m0 += mr;
         }
     }
