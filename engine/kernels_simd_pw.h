@@ -7,7 +7,11 @@
  * so no row is padded). Block b holds rows [m0, m0+mr) packed k-major: w[k*mr + i]. */
 
 static size_t pw_packed_size(int M, int K) {
+#ifdef PW_NARROW
+    return (size_t)M * (size_t)K + VL; /* pw_narrow reads a whole vector at each k */
+#else
     return (size_t)M * (size_t)K;
+#endif
 }
 
 static void pack_pw(const float *w, int M, int K, float *packed) {
@@ -206,8 +210,8 @@ static AI void pw_narrow(const int nc, const int rb, const int *m, const int *mr
                          const sn_pw_args *a, size_t p) {
     const int K = a->K;
     const float *in = a->in + p;
-    V acc[4][PW_NARROW];
-#pragma GCC unroll 4
+    V acc[8][PW_NARROW];
+#pragma GCC unroll 8
     for (int r = 0; r < rb; r++)
 #pragma GCC unroll 4
         for (int j = 0; j < nc; j++) acc[r][j] = vload_n(a->bias + m[r], 0, mr[r], 0.0f);
@@ -216,9 +220,10 @@ static AI void pw_narrow(const int nc, const int rb, const int *m, const int *mr
         V x[PW_NARROW];
 #pragma GCC unroll 4
         for (int j = 0; j < nc; j++) x[j] = vset1(ip[j]);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < rb; r++) {
-            V wk = vload_n(a->w + (size_t)m[r] * K + (size_t)k * mr[r], 0, mr[r], 0.0f);
+            /* lanes past mr[r] hold the next weights (or padding): their sums are not stored */
+            V wk = vload(a->w + (size_t)m[r] * K + (size_t)k * mr[r]);
 #pragma GCC unroll 4
             for (int j = 0; j < nc; j++) acc[r][j] = vfma(wk, x[j], acc[r][j]);
         }
@@ -235,24 +240,26 @@ static AI void pw_narrow(const int nc, const int rb, const int *m, const int *mr
         }
 }
 
-/* pw_narrow on columns [p, p+nc) of every row block, 4 blocks at a time for 1-2 columns, 2
- * for 3-4 (4-8 FMA chains; more would not fit 16 registers) */
+/* pw_narrow on columns [p, p+nc) of every row block, 8 blocks at a time for 1 column, 4 for 2,
+ * 2 for 3-4 (6-8 FMA chains, enough to cover the FMA latency; more would not fit 16
+ * registers) */
 static AI void pw_narrow_cols(const int nc, const sn_pw_args *a, size_t p, int nb, int base,
                               int extra) {
-    const int group = nc <= 2 ? 4 : 2;
-    int m[4], mr[4];
+    const int group = nc == 1 ? 8 : nc == 2 ? 4 : 2;
+    int m[8], mr[8];
     for (int b = 0, m0 = 0; b < nb;) {
-        int rb = imin(group, nb - b);
-        for (int r = 0; r < rb; r++, b++) {
-            m[r] = m0;
-            mr[r] = base + (b < extra);
-            m0 += mr[r];
+        int rb = imin(group, nb - b), r = 0;
+        for (int i = 0; i < rb; i++, b++) {
+            m[i] = m0;
+            mr[i] = base + (b < extra);
+            m0 += mr[i];
         }
-        if (rb == 4)
-            pw_narrow(nc, 4, m, mr, a, p);
-        else if (rb >= 2)
-            for (int r = 0; r + 1 < rb; r += 2) pw_narrow(nc, 2, m + r, mr + r, a, p);
-        if (rb != 4 && rb & 1) pw_narrow(nc, 1, m + rb - 1, mr + rb - 1, a, p);
+        if (rb == group) {
+            pw_narrow(nc, group, m, mr, a, p);
+            continue;
+        }
+        for (; r + 1 < rb; r += 2) pw_narrow(nc, 2, m + r, mr + r, a, p);
+        if (r < rb) pw_narrow(nc, 1, m + r, mr + r, a, p);
     }
 }
 
