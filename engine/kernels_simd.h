@@ -603,7 +603,10 @@ static const stem_blk2_fn stem_blk2s[STEM_CB + 1] = {
 
 /* Scratch (floats, within SN_STEM_SCRATCH): 4 ring slots x 3 planes x 5 split arrays of ud,
  * one zero row's 5 arrays, the conv row (E and O per channel, sld apart, O[-1] = 0 before
- * each O), the pooled rows cur and prev, the weights by channel block and the bias. */
+ * each O), the pooled rows cur and prev, the weights by channel block and the bias. The
+ * weights are laid out, and the vertical max done, as in the interleaved stem below, whose
+ * code is left as it was so that the AVX-512 and NEON objects do not change (a shared helper
+ * moved registers in the AVX-512 build). */
 static void stem_pool(const float *in, int n, int S, const float *w, const float *bias, int C,
                       float *out, size_t out_ld, int Ho, int Po, float *scratch) {
     /* u runs over the even conv columns, Ne = Po of them; No = Ho / 2 odd ones */
