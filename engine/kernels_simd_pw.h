@@ -398,7 +398,7 @@ typedef void (*pw_ptile_fn)(int K, const float *x, size_t ld, float *buf, const 
                                  size_t res_ld, int relu, int nc) {                                \
         pw_ptile(R, MODE, K, x, ld, buf, w, bias, out, out_ld, res, res_ld, relu, nc);             \
     }
-#define PW_PTILE(R) PW_PTILE_M(R, 0) PW_PTILE_M(R, 1) PW_PTILE_M(R, 2) PW_PTILE_M(R, 3)
+#define PW_PTILE(R) PW_PTILE_M(R, 0) PW_PTILE_M(R, 1) PW_PTILE_M(R, 2)
 PW_PTILE(1)
 PW_PTILE(2)
 PW_PTILE(3)
@@ -406,11 +406,10 @@ PW_PTILE(4)
 PW_PTILE(5)
 PW_PTILE(6)
 _Static_assert(MRMAX == 6, "pw_ptiles: rows 1..6");
-static const pw_ptile_fn pw_ptiles[4][MRMAX + 1] = {
+static const pw_ptile_fn pw_ptiles[3][MRMAX + 1] = {
     {NULL, pw_p0_1, pw_p0_2, pw_p0_3, pw_p0_4, pw_p0_5, pw_p0_6},
     {NULL, pw_p1_1, pw_p1_2, pw_p1_3, pw_p1_4, pw_p1_5, pw_p1_6},
-    {NULL, pw_p2_1, pw_p2_2, pw_p2_3, pw_p2_4, pw_p2_5, pw_p2_6},
-    {NULL, pw_p3_1, pw_p3_2, pw_p3_3, pw_p3_4, pw_p3_5, pw_p3_6}};
+    {NULL, pw_p2_1, pw_p2_2, pw_p2_3, pw_p2_4, pw_p2_5, pw_p2_6}};
 
 /* One row block of mr rows along n full panels, the j-th read at x + j * xs (mode 1: packed,
  * xs = K * NR; mode 3: in place, rows ld apart, xs = NR), its outputs at out + j * NR: the
