@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kernel-ab.sh BASE [MODEL...] - this tree's kernels for one ISA against those of commit BASE,
-# in one process (bench/kernel-ab.c): BASE's engine/kernels_ISA.c is compiled with its table
-# renamed and linked beside this build's, and the two run alternately, call by call. Without
+# in one process (tests/perf/kernel-ab.c): BASE's engine/kernels_ISA.c is compiled with its
+# table renamed and linked beside this build's, and the two run alternately, call by call. Without
 # MODELs, the 0.5x g3 (when ../shared has it) and synthetic 1x g1 networks of
 # bench/models.sh are timed after the kernels.
 # Env: SN_AB_ISA (avx2 | avx512; default avx2), SN_AB_CORE (taskset core, default 1),
@@ -29,7 +29,7 @@ git archive "$BASE" engine | tar -x -C "$tmp"
 cc -std=c11 -D_GNU_SOURCE -O2 -I"$tmp" $flags -Dsn_kernels_$ISA=sn_kernels_base \
     -c "$tmp/engine/kernels_$ISA.c" -o "$tmp/base.o"
 make -s "$B/libshufflenet.a" "$B/shufflenet"
-cc -std=c11 -D_GNU_SOURCE -O2 -I. -DSN_AB_TABLE="sn_kernels_$ISA" bench/kernel-ab.c "$tmp/base.o" \
+cc -std=c11 -D_GNU_SOURCE -O2 -I. -DSN_AB_TABLE="sn_kernels_$ISA" tests/perf/kernel-ab.c "$tmp/base.o" \
     "$B/libshufflenet.a" -ljansson -lm -lpthread -o "$tmp/kernel-ab"
 if [ $# -eq 0 ]; then
     # shellcheck source=bench/models.sh

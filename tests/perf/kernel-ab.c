@@ -1,4 +1,6 @@
 /* kernel-ab.c - one ISA's kernels against an older build of the same kernels, in one process.
+ * It reaches into the engine's kernel tables, so it lives with the tests (the layers allow
+ * engine internals only there); bench/kernel-ab.sh builds and runs it.
  *
  * bench/kernel-ab.sh compiles an older commit's kernel file for the ISA with its table renamed
  * to sn_kernels_base and links it here beside the current one. Both run alternately, call by
