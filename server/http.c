@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/input.h"
@@ -38,6 +39,7 @@ struct sn_http {
     atomic_int draining;
     atomic_int inflight;
     atomic_int admitted[SN_MAX_MODELS]; /* inference requests past admission, per model */
+    MHD_socket quiesced;                /* the listening socket once drained, closed at stop */
 };
 
 /* Per-request data http.c keeps beside the handler's view. */
@@ -627,6 +629,7 @@ sn_http *sn_http_start(const sn_http_opts *o, char *err, size_t errlen) {
         return NULL;
     }
     h->o = *o;
+    h->quiesced = MHD_INVALID_SOCKET;
     h->guard = sn_guard_start(o->cfg->header_timeout_s, err, errlen);
     if (!h->guard) {
         free(h);
@@ -649,8 +652,16 @@ void sn_http_unready(sn_http *h) {
 void sn_http_drain(sn_http *h) {
     atomic_store(&h->unready, 1);
     atomic_store(&h->draining, 1);
+    /* MHD hands the listening socket back, but its worker threads take it out of their epoll
+     * sets on their own time: closing it here raced with them (and the number could be
+     * reused under them). shutdown() stops the listening at once, so new connections are
+     * refused while the admitted ones drain; the descriptor is closed after the workers have
+     * stopped. */
     MHD_socket fd = MHD_quiesce_daemon(h->d);
-    if (fd != MHD_INVALID_SOCKET) close(fd);
+    if (fd != MHD_INVALID_SOCKET) {
+        shutdown(fd, SHUT_RDWR);
+        h->quiesced = fd;
+    }
 }
 
 int sn_http_inflight(sn_http *h) {
@@ -660,6 +671,7 @@ int sn_http_inflight(sn_http *h) {
 void sn_http_stop(sn_http *h) {
     sn_guard_stop(h->guard);
     MHD_stop_daemon(h->d); /* completes what is left, which unwatches uploads */
+    if (h->quiesced != MHD_INVALID_SOCKET) close(h->quiesced);
     sn_guard_free(h->guard);
     free(h);
 }
