@@ -3,7 +3,8 @@
  * JPEG: after jpeg_start_decompress at scale M/8, jpeg_crop_scanline narrows decoding to the
  * iMCU columns that hold the window (libjpeg-turbo widens the request to iMCU boundaries),
  * jpeg_skip_scanlines passes the rows above it (whole iMCU rows are entropy-decoded only),
- * the window's rows are read, and the rows below are skipped up to the last one, which is
+ * the window's rows are read (those no filter tap reads skipped within their iMCU row: no
+ * colour conversion), and the rows below are skipped up to the last one, which is
  * read so that jpeg_finish_decompress still checks the data to EOI. Pixels inside the
  * window are the same as a full decode's (tests/unit/test_stream.c proves it for odd sizes,
  * every orientation, gray, CMYK, progressive, arithmetic, restart markers, 4:2:0/4:2:2/4:4:4).
@@ -207,6 +208,38 @@ size_t sn_stream_mem_estimate(const sn_stream *s, int m, const sn_sink *k) {
     return n;
 }
 
+/* Whether the sink reads stored row sy (what deliver below would hand over). */
+static int stored_row_needed(const sn_stream *s, const sn_sink *k, int oh, int sy) {
+    int o = s->info.orientation;
+    if (o <= 4) {
+        int y = o <= 2 ? sy : oh - 1 - sy;
+        return y >= k->y0 && y < k->y1 && k->row_needed(k->ctx, y);
+    }
+    int x = o == 5 || o == 8 ? sy : oh - 1 - sy;
+    return x >= k->x0 && x < k->x1 && k->col_needed(k->ctx, x);
+}
+
+/* How many rows from stored row sy on (all before `last`) the sink does not read and
+ * jpeg_skip_scanlines can pass without changing a later row. In libjpeg-turbo (2.1 and
+ * later) a skip that ends inside the current iMCU row either reads and discards the rows with
+ * colour conversion switched off (when the upsampler needs context rows: 4:2:0 and 4:4:0
+ * with fancy upsampling) or moves the main buffer's row-group counter on by whole row groups
+ * of max_v_samp_factor rows, which is right only when the skip starts at a row group's first
+ * row (the upsampler has handed out the previous group). So: only from the first row of a row
+ * group, and only within the iMCU row (skips that crossed into the next iMCU row changed
+ * later pixels of 4:2:2 images at 8/8 with 2.1.5; test_stream.c decodes every window twice,
+ * by a sink reading every row and by one skipping irregular runs of rows). */
+static int skippable_rows(const sn_stream *s, const sn_sink *k, int oh, int sy, int last) {
+    const struct jpeg_decompress_struct *ci = &s->ci;
+    int group = ci->max_v_samp_factor, imcu = group * ci->min_DCT_scaled_size;
+    if (sy % group) return 0;
+    int end = (sy / imcu + 1) * imcu - 1; /* strictly inside the iMCU row */
+    if (end > last - 1) end = last - 1;   /* the window's last row is read */
+    int gap = 0;
+    while (sy + gap < end && !stored_row_needed(s, k, oh, sy + gap)) gap++;
+    return gap;
+}
+
 /* One decoded stored row sy (pixel sx at buf + (sx - xoff) * 3) to the sink. */
 static void deliver(const sn_stream *s, const sn_sink *k, int ow, int oh, int sy,
                     const uint8_t *buf, int xoff) {
@@ -265,6 +298,16 @@ static sn_image_status run_jpeg(sn_stream *s, int m, const sn_sink *k, char *err
     int last = s->no_skip ? oh : sy1;
     while ((int)ci->output_scanline < last) {
         int sy = (int)ci->output_scanline;
+        /* Rows of the window no filter tap reads (a downscale reads ~2 of every `scale`) are
+         * skipped, which spares their colour conversion; see skippable_rows. */
+        int gap = s->no_skip ? 0 : skippable_rows(s, k, oh, sy, last);
+        if (gap > 0) {
+            if (jpeg_skip_scanlines(ci, (JDIMENSION)gap) != (JDIMENSION)gap) {
+                snprintf(s->jerr.msg, sizeof s->jerr.msg, "cannot skip to row %d", sy + gap);
+                sn_jpeg_fail(ci, SN_IMG_INVALID);
+            }
+            continue;
+        }
         JSAMPROW row = line;
         if (jpeg_read_scanlines(ci, &row, 1) != 1) {
             snprintf(s->jerr.msg, sizeof s->jerr.msg, "no scanline returned");
