@@ -208,15 +208,16 @@ size_t sn_stream_mem_estimate(const sn_stream *s, int m, const sn_sink *k) {
     return n;
 }
 
-/* Whether the sink reads stored row sy (what deliver below would hand over). */
+/* The displayed line stored row sy is: a row for orientations 1-4, a column for 5-8. */
+static int displayed_line(int o, int oh, int sy) {
+    return o == 1 || o == 2 || o == 5 || o == 8 ? sy : oh - 1 - sy;
+}
+
+/* Whether the sink reads stored row sy. */
 static int stored_row_needed(const sn_stream *s, const sn_sink *k, int oh, int sy) {
-    int o = s->info.orientation;
-    if (o <= 4) {
-        int y = o <= 2 ? sy : oh - 1 - sy;
-        return y >= k->y0 && y < k->y1 && k->row_needed(k->ctx, y);
-    }
-    int x = o == 5 || o == 8 ? sy : oh - 1 - sy;
-    return x >= k->x0 && x < k->x1 && k->col_needed(k->ctx, x);
+    int o = s->info.orientation, v = displayed_line(o, oh, sy);
+    if (o <= 4) return v >= k->y0 && v < k->y1 && k->row_needed(k->ctx, v);
+    return v >= k->x0 && v < k->x1 && k->col_needed(k->ctx, v);
 }
 
 /* How many rows from stored row sy on (all before `last`) the sink does not read and
@@ -243,17 +244,14 @@ static int skippable_rows(const sn_stream *s, const sn_sink *k, int oh, int sy, 
 /* One decoded stored row sy (pixel sx at buf + (sx - xoff) * 3) to the sink. */
 static void deliver(const sn_stream *s, const sn_sink *k, int ow, int oh, int sy,
                     const uint8_t *buf, int xoff) {
-    int o = s->info.orientation;
+    if (!stored_row_needed(s, k, oh, sy)) return;
+    int o = s->info.orientation, v = displayed_line(o, oh, sy);
     if (o <= 4) {
-        int y = o <= 2 ? sy : oh - 1 - sy;
-        if (y < k->y0 || y >= k->y1 || !k->row_needed(k->ctx, y)) return;
         int flip = o == 2 || o == 3, sx = flip ? ow - 1 - k->x0 : k->x0;
-        k->feed_row(k->ctx, y, buf + (ptrdiff_t)(sx - xoff) * 3, flip ? -3 : 3);
+        k->feed_row(k->ctx, v, buf + (ptrdiff_t)(sx - xoff) * 3, flip ? -3 : 3);
     } else {
-        int x = o == 5 || o == 8 ? sy : oh - 1 - sy;
-        if (x < k->x0 || x >= k->x1 || !k->col_needed(k->ctx, x)) return;
         int flip = o == 7 || o == 8, sx = flip ? ow - 1 - k->y0 : k->y0;
-        k->feed_col(k->ctx, x, buf + (ptrdiff_t)(sx - xoff) * 3, flip ? -3 : 3);
+        k->feed_col(k->ctx, v, buf + (ptrdiff_t)(sx - xoff) * 3, flip ? -3 : 3);
     }
 }
 
