@@ -15,8 +15,9 @@ long sn_cli_int(const char *key, const char *v, long lo, long hi);
 /* Loads a model or exits 2 with the loader's message. */
 sn_model *sn_cli_load_model(const char *path);
 
-/* Measured fp32 FMA throughput of this core in GFLOP/s, about `ms` milliseconds of probing
- * (tools/fmapeak.c); only when sn_fma_peak_available(). */
+/* Measured fp32 FMA throughput of this core in GFLOP/s at the vector width of the kernels in
+ * use, about `ms` milliseconds of probing (tools/fmapeak.c); only when
+ * sn_fma_peak_available(). */
 int sn_fma_peak_available(void);
 double sn_fma_peak_gflops(double ms);
 
