@@ -76,7 +76,7 @@ ifneq ($(LOADGEN_SRC),)
   BINS += $(BUILD)/shufflenet-loadgen
 endif
 
-.PHONY: all deps run test test-unit test-integration test-loadgen test-tsan bench loadtest clean \
+.PHONY: all deps run test test-unit test-integration test-loadgen test-bench test-tsan bench loadtest clean \
         format models check-deps soak test-deploy scale-test scale-bench
 all: $(BUILD)/layers.ok $(BINS)
 
@@ -180,6 +180,7 @@ test: check-deps
 	@$(MAKE) --no-print-directory test-unit
 	@if [ -x tests/integration/run.sh ]; then $(MAKE) --no-print-directory test-integration; fi
 	@$(MAKE) --no-print-directory test-loadgen
+	@$(MAKE) --no-print-directory test-bench
 	@$(MAKE) --no-print-directory test-deploy
 
 test-unit: $(BUILD)/test-unit $(BUILD)/shufflenet
@@ -211,6 +212,10 @@ $(BUILD)/loadgen-stub: tests/loadgen/stub_server.c
 
 test-loadgen: $(BUILD)/shufflenet-loadgen $(BUILD)/loadgen-stub
 	SN_BUILD=$(BUILD) tests/loadgen/run.sh
+
+# The benchmark tooling's own checks (bench/cpuid-avx2.c, used by bench/compare-peers).
+test-bench:
+	CC=$(CC) tests/bench/run.sh
 
 # ThreadSanitizer for the threaded parts: the server (integration suite) and the load
 # generator. The Criterion unit binary is single-threaded, and libcriterion itself crashes
