@@ -45,7 +45,7 @@ int sn_preprocess_image(const sn_preprocess *p, const uint8_t *rgb, int w, int h
     }
     int x0, x1, y0, y1;
     sn_rs_plan_box(pl, &x0, &x1, &y0, &y1);
-    /* The last row of rgb goes through a padded copy: the plan may read one byte past the
+    /* The last row of rgb goes through a padded copy: the plan may read two bytes past the
      * last pixel of a row (resize.h). */
     uint8_t *last = NULL;
     for (int y = y0; y < y1; y++) {

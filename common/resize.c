@@ -41,6 +41,8 @@ struct sn_rs_plan {
     int KV, *vn, *vk, *vw;
     int split; /* OpenCV: interleaved values of a crop row under SIMD rounding */
     int32_t *cx0, *cx1, *cw0, *cw1; /* OpenCV: the taps as planes, for the line kernels */
+    int32_t *ps, *w01;              /* OpenCV: the taps as pixel pairs (sn_rs_pairs) */
+    int pairs;                      /* ps/w01 hold every output's taps */
     int32_t *h;                     /* [ny][3][cw] horizontal pass results */
     int zeroed;                     /* h cleared (feeding by columns) */
     /* Streaming (OpenCV, rows fed in order, sn_rs_begin): h is a ring of 2 rows and each
@@ -278,13 +280,15 @@ sn_rs_plan *sn_rs_plan_new(const sn_preprocess *p, int w, int h, char *err, size
     for (int j = 0; j < cw * KV; j++) pl->vk[j] = pl->rank[pl->vk[j] - pl->by0];
 
     if (!pl->pillow) {
-        pl->cx0 = malloc((size_t)cw * 4 * sizeof(int32_t));
+        pl->cx0 = malloc((size_t)cw * 6 * sizeof(int32_t));
         if (!pl->cx0) goto oom;
         pl->cx1 = pl->cx0 + cw, pl->cw0 = pl->cx0 + 2 * cw, pl->cw1 = pl->cx0 + 3 * cw;
+        pl->ps = pl->cx0 + 4 * cw, pl->w01 = pl->cx0 + 5 * cw;
         for (int i = 0; i < cw; i++) {
             pl->cx0[i] = pl->hx[2 * i], pl->cx1[i] = pl->hx[2 * i + 1];
             pl->cw0[i] = pl->hw[2 * i], pl->cw1[i] = pl->hw[2 * i + 1];
         }
+        pl->pairs = sn_rs_pairs(pl->cx0, pl->cx1, pl->cw0, pl->cw1, cw, bw, pl->ps, pl->w01);
     }
     size_t hbytes = (size_t)pl->ny * 3 * cw * sizeof(int32_t);
     pl->bytes = sizeof *pl + hbytes + (size_t)(bw + bh * 2) * sizeof(int) +
@@ -306,6 +310,34 @@ int sn_rs_row_needed(const sn_rs_plan *pl, int y) {
 
 int sn_rs_col_needed(const sn_rs_plan *pl, int x) {
     return x >= pl->bx0 && x < pl->bx1 && pl->cst[x - pl->bx0 + 1] > pl->cst[x - pl->bx0];
+}
+
+int sn_rs_pairs(const int32_t *x0, const int32_t *x1, const int32_t *w0, const int32_t *w1, int n,
+                int bw, int32_t *ps, int32_t *w01) {
+    for (int i = 0; i < n; i++) {
+        int a = x0[i], b = x1[i], lo = w0[i], hi = w1[i];
+        if (lo < 0 || lo > 0x7fff || hi < 0 || hi > 0x7fff || a < 0 || a >= bw) return 0;
+        if (b == a + 1 && b < bw) /* the usual case */
+            ps[i] = a, w01[i] = lo | hi << 16;
+        else if (hi == 0 && a >= 1) /* x1 unused: the pair ending at x0 */
+            ps[i] = a - 1, w01[i] = lo << 16;
+        else if (hi == 0 && a + 1 < bw) /* the pair starting at x0 */
+            ps[i] = a, w01[i] = lo;
+        else
+            return 0;
+    }
+    return 1;
+}
+
+void sn_rs_hpair_scalar(const uint8_t *px, const int32_t *ps, const int32_t *w01, int n,
+                        int32_t *hr, int32_t *hg, int32_t *hb) {
+    for (int i = 0; i < n; i++) {
+        const uint8_t *a = px + (ptrdiff_t)ps[i] * 3;
+        int32_t lo = w01[i] & 0xffff, hi = w01[i] >> 16;
+        hr[i] = a[0] * lo + a[3] * hi;
+        hg[i] = a[1] * lo + a[4] * hi;
+        hb[i] = a[2] * lo + a[5] * hi;
+    }
 }
 
 void sn_rs_hline_scalar(const uint8_t *restrict px, ptrdiff_t xstep, const int32_t *restrict x0,
@@ -355,8 +387,12 @@ void sn_rs_feed_row(sn_rs_plan *pl, int y, const uint8_t *px, ptrdiff_t xstep) {
     int32_t *hr = h, *hg = h + cw, *hb = h + 2 * cw;
     const int *tx = pl->hx, *tw = pl->hw;
     if (!pl->pillow) {
-        (sn_rs_have_avx2() ? sn_rs_hline_avx2 : sn_rs_hline_scalar)(
-            px, xstep, pl->cx0, pl->cx1, pl->cw0, pl->cw1, cw, hr, hg, hb);
+        if (!sn_rs_have_avx2())
+            sn_rs_hline_scalar(px, xstep, pl->cx0, pl->cx1, pl->cw0, pl->cw1, cw, hr, hg, hb);
+        else if (xstep == 3 && pl->pairs) /* packed RGB, rows fed left to right */
+            sn_rs_hpair_avx2(px, pl->ps, pl->w01, cw, hr, hg, hb);
+        else
+            sn_rs_hline_avx2(px, xstep, pl->cx0, pl->cx1, pl->cw0, pl->cw1, cw, hr, hg, hb);
         /* Streaming: write every output row whose two rows (ranks k-1..k top-down,
          * k..k+1 bottom-up) are in. */
         if (pl->order > 0)
@@ -441,6 +477,11 @@ void sn_rs_hline_avx2(const uint8_t *px, ptrdiff_t xstep, const int32_t *x0, con
                       const int32_t *w0, const int32_t *w1, int n, int32_t *hr, int32_t *hg,
                       int32_t *hb) {
     sn_rs_hline_scalar(px, xstep, x0, x1, w0, w1, n, hr, hg, hb);
+}
+
+void sn_rs_hpair_avx2(const uint8_t *px, const int32_t *ps, const int32_t *w01, int n, int32_t *hr,
+                      int32_t *hg, int32_t *hb) {
+    sn_rs_hpair_scalar(px, ps, w01, n, hr, hg, hb);
 }
 #endif
 

@@ -38,9 +38,9 @@ int sn_rs_row_needed(const sn_rs_plan *pl, int y);
 int sn_rs_col_needed(const sn_rs_plan *pl, int x);
 
 /* Feed displayed row y (sn_rs_row_needed): the pixel (x, y), R,G,B, is at
- * px + (x - box x0) * xstep for x in the box. Each needed row exactly once. One byte past
- * the highest-addressed pixel of the box must be readable (the AVX2 pass loads 4 bytes per
- * pixel): decoders pad their line buffers. */
+ * px + (x - box x0) * xstep for x in the box. Each needed row exactly once. Two bytes past
+ * the highest-addressed pixel of the box must be readable (the AVX2 passes load 4 bytes per
+ * pixel, or 8 per pair of pixels): decoders pad their line buffers. */
 void sn_rs_feed_row(sn_rs_plan *pl, int y, const uint8_t *px, ptrdiff_t xstep);
 /* Feed displayed column x (sn_rs_col_needed): pixel (x, y) is at py + (y - box y0) * ystep.
  * Each needed column exactly once; a plan is fed by rows or by columns, not both. */
@@ -65,6 +65,18 @@ void sn_rs_hline_scalar(const uint8_t *px, ptrdiff_t xstep, const int32_t *x0, c
 void sn_rs_hline_avx2(const uint8_t *px, ptrdiff_t xstep, const int32_t *x0, const int32_t *x1,
                       const int32_t *w0, const int32_t *w1, int n, int32_t *hr, int32_t *hg,
                       int32_t *hb);
+/* The same pass when every output's taps are a pair of adjacent pixels of a packed RGB line
+ * (xstep 3): output i reads pixels ps[i] and ps[i] + 1 with the 16-bit weights
+ * w01[i] = lo | hi << 16. sn_rs_pairs makes ps/w01 from x0/x1/w0/w1 for a box bw pixels wide,
+ * giving the same sums as sn_rs_hline_* (a right-edge tap x1 = x0 with w1 = 0 becomes the pair
+ * x0 - 1, x0 with weights 0, w0); it returns 0 when some output cannot be written so. The AVX2
+ * kernel loads 8 bytes per pair: two bytes past the box's last pixel are read. */
+int sn_rs_pairs(const int32_t *x0, const int32_t *x1, const int32_t *w0, const int32_t *w1, int n,
+                int bw, int32_t *ps, int32_t *w01);
+void sn_rs_hpair_scalar(const uint8_t *px, const int32_t *ps, const int32_t *w01, int n,
+                        int32_t *hr, int32_t *hg, int32_t *hb);
+void sn_rs_hpair_avx2(const uint8_t *px, const int32_t *ps, const int32_t *w01, int n, int32_t *hr,
+                      int32_t *hg, int32_t *hb);
 /* 1 when the plan uses the AVX2 kernels (CPU has AVX2 and SN_NO_AVX2 is unset). */
 int sn_rs_have_avx2(void);
 /* Tests: look at the CPU and SN_NO_AVX2 again on the next call. */

@@ -1,7 +1,8 @@
-/* resize_avx2.c - the OpenCV vertical pass + normalisation of one output line (resize.h) in
- * AVX2, 8 values at a time; compiled with -mavx2 and called only when the CPU has AVX2. Same
- * arithmetic as sn_rs_vline_scalar: 32-bit lanes, arithmetic shifts, IEEE subtract and
- * divide, so the bits are the same (tests/unit/test_preprocess.c compares them). */
+/* resize_avx2.c - the OpenCV line passes of resize.h in AVX2, 8 values at a time: the
+ * horizontal pass (2 taps per output, gathered) and the vertical pass + normalisation.
+ * Compiled with -mavx2 and called only when the CPU has AVX2. Same arithmetic as the scalar
+ * twins in resize.c: 32-bit lanes, arithmetic shifts, IEEE subtract and divide, so the bits are
+ * the same (tests/unit/test_preprocess.c compares them). */
 #include "common/resize.h"
 
 #include <immintrin.h>
@@ -74,4 +75,38 @@ void sn_rs_hline_avx2(const uint8_t *px, ptrdiff_t xstep, const int32_t *x0, con
         hg[i] = p[1] * w0[i] + q[1] * w1[i];
         hb[i] = p[2] * w0[i] + q[2] * w1[i];
     }
+}
+
+/* Pairs of adjacent pixels (sn_rs_pairs): one 8-byte load per output (R G B R' G' B' and two
+ * bytes past) instead of two 4-byte ones, 4 per gather; byte shuffles put each channel's two
+ * values into one 32-bit lane as 16-bit halves, and one multiply-add of 16-bit pairs gives
+ * lo * v + hi * v', exactly the scalar sum (both values and weights fit 16 bits). */
+void sn_rs_hpair_avx2(const uint8_t *px, const int32_t *ps, const int32_t *w01, int n, int32_t *hr,
+                      int32_t *hg, int32_t *hb) {
+    /* outputs 0 1 4 5 in the first gather, 2 3 6 7 in the second: after the per-lane shuffles
+     * an unpack of 64-bit halves puts them back in order */
+    const __m256i perm = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+    const __m256i rg = _mm256_setr_epi8(0, -1, 3, -1, 8, -1, 11, -1, 1, -1, 4, -1, 9, -1, 12, -1, 0,
+                                        -1, 3, -1, 8, -1, 11, -1, 1, -1, 4, -1, 9, -1, 12, -1);
+    const __m256i bb =
+        _mm256_setr_epi8(2, -1, 5, -1, 10, -1, 13, -1, -1, -1, -1, -1, -1, -1, -1, -1, 2, -1, 5, -1,
+                         10, -1, 13, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    const long long *base = (const long long *)px;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i o = _mm256_loadu_si256((const __m256i *)(ps + i));
+        o = _mm256_permutevar8x32_epi32(_mm256_add_epi32(o, _mm256_add_epi32(o, o)), perm);
+        __m256i qa = _mm256_i32gather_epi64(base, _mm256_castsi256_si128(o), 1);
+        __m256i qb = _mm256_i32gather_epi64(base, _mm256_extracti128_si256(o, 1), 1);
+        __m256i ra = _mm256_shuffle_epi8(qa, rg), rb = _mm256_shuffle_epi8(qb, rg);
+        __m256i ba = _mm256_shuffle_epi8(qa, bb), bq = _mm256_shuffle_epi8(qb, bb);
+        __m256i w = _mm256_loadu_si256((const __m256i *)(w01 + i));
+        _mm256_storeu_si256((__m256i *)(hr + i),
+                            _mm256_madd_epi16(_mm256_unpacklo_epi64(ra, rb), w));
+        _mm256_storeu_si256((__m256i *)(hg + i),
+                            _mm256_madd_epi16(_mm256_unpackhi_epi64(ra, rb), w));
+        _mm256_storeu_si256((__m256i *)(hb + i),
+                            _mm256_madd_epi16(_mm256_unpacklo_epi64(ba, bq), w));
+    }
+    if (i < n) sn_rs_hpair_scalar(px, ps + i, w01 + i, n - i, hr + i, hg + i, hb + i);
 }

@@ -285,7 +285,7 @@ static sn_image_status run_jpeg(sn_stream *s, int m, const sn_sink *k, char *err
     } else {
         sy0 = 0;
     }
-    /* + 4: the resampler's AVX2 pass reads one byte past a pixel (resize.h) */
+    /* + 4: the resampler's AVX2 passes read up to two bytes past a pixel (resize.h) */
     line = malloc((size_t)cw * (s->cmyk ? 4 : 3) + 4);
     if (s->cmyk) rgb = malloc((size_t)cw * 3 + 4);
     if (!line || (s->cmyk && !rgb)) sn_jpeg_fail(ci, SN_IMG_NOMEM);

@@ -411,6 +411,52 @@ Test(preprocess, vline_avx2_equals_scalar) {
             }
 }
 
+/* The pair form of the horizontal pass (sn_rs_pairs + sn_rs_hpair_*) gives the sums of
+ * sn_rs_hline_scalar on odd lengths and box widths, right- and left-edge taps (x1 = x0, w1 = 0)
+ * and 16-bit extreme weights; the line buffer has exactly the two bytes of padding the
+ * contract promises (ASan checks the AVX2 loads stay inside it). Taps it cannot pair are
+ * refused. */
+Test(preprocess, hpair_equals_hline) {
+    uint32_t s = 11;
+    int32_t x0[80], x1[80], w0[80], w1[80], ps[80], w01[80];
+    int32_t r[3][80], q[3][80], v[3][80];
+    for (int bw = 1; bw <= 41; bw += 4)
+        for (int n = 1; n <= 67; n += 3) {
+            uint8_t *px = malloc((size_t)bw * 3 + 2);
+            for (int i = 0; i < bw * 3 + 2; i++)
+                px[i] = (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+            for (int i = 0; i < n; i++) {
+                s = s * 1664525u + 1013904223u;
+                int a = (int)(s >> 8) % bw, kind = (int)(s >> 4) % 5;
+                x0[i] = a, x1[i] = a + 1 < bw ? a + 1 : a;
+                w0[i] = (int32_t)(s >> 16) % 2049, w1[i] = 2048 - w0[i];
+                if (kind == 0 || x1[i] == a) x1[i] = a, w1[i] = 0; /* a clamped tap */
+                if (kind == 1) w0[i] = 0x7fff, w1[i] = x1[i] == a ? 0 : 0x7fff;
+            }
+            if (bw == 1) {
+                cr_assert_eq(sn_rs_pairs(x0, x1, w0, w1, n, bw, ps, w01), 0, "one pixel: no pair");
+                free(px);
+                continue;
+            }
+            cr_assert_eq(sn_rs_pairs(x0, x1, w0, w1, n, bw, ps, w01), 1, "bw %d n %d", bw, n);
+            sn_rs_hline_scalar(px, 3, x0, x1, w0, w1, n, r[0], r[1], r[2]);
+            sn_rs_hpair_scalar(px, ps, w01, n, q[0], q[1], q[2]);
+            if (sn_rs_have_avx2())
+                sn_rs_hpair_avx2(px, ps, w01, n, v[0], v[1], v[2]);
+            else
+                memcpy(v, r, sizeof v); /* no AVX2 on this CPU: the scalar twin only */
+            for (int c = 0; c < 3; c++) {
+                cr_assert_eq(memcmp(r[c], q[c], (size_t)n * 4), 0, "scalar bw %d n %d", bw, n);
+                cr_assert_eq(memcmp(r[c], v[c], (size_t)n * 4), 0, "avx2 bw %d n %d", bw, n);
+            }
+            free(px);
+        }
+    /* taps two pixels apart, or a negative weight, do not pair */
+    int32_t a0[1] = {0}, a1[1] = {2}, b0[1] = {1024}, b1[1] = {1024}, bn[1] = {-1};
+    cr_assert_eq(sn_rs_pairs(a0, a1, b0, b1, 1, 5, ps, w01), 0);
+    cr_assert_eq(sn_rs_pairs(a0, a0, bn, b1, 1, 5, ps, w01), 0);
+}
+
 /* The whole preprocessing gives the same tensor with the AVX2 kernel and without it. */
 Test(preprocess, avx2_and_scalar_tensors_agree) {
     if (!sn_rs_have_avx2()) cr_skip_test("no AVX2 on this CPU");
