@@ -291,8 +291,9 @@ sn_rs_plan *sn_rs_plan_new(const sn_preprocess *p, int w, int h, char *err, size
         pl->pairs = sn_rs_pairs(pl->cx0, pl->cx1, pl->cw0, pl->cw1, cw, bw, pl->ps, pl->w01);
     }
     size_t hbytes = (size_t)pl->ny * 3 * cw * sizeof(int32_t);
+    /* hn, vn; hx, hw, ci, cwt; vk, vw; OpenCV's six tap planes (cx0 .. w01) */
     pl->bytes = sizeof *pl + hbytes + (size_t)(bw + bh * 2) * sizeof(int) +
-                (size_t)cw * (K * 5 + KV * 2 + 2) * sizeof(int);
+                (size_t)cw * (2 + K * 4 + KV * 2 + (pl->pillow ? 0 : 6)) * sizeof(int);
     return pl;
 oom:
     sn_rs_plan_free(pl);
