@@ -7,6 +7,7 @@
 #   old        OLD_BUILD/shufflenet-server (default /work/baseline/build: main before issue 15)
 #   main       MAIN_BUILD/shufflenet-server: main as merged, without this work (set MAIN_BUILD
 #              to a build of it), to tell the request path's gain from the engine's
+#   main-exact MAIN_BUILD/shufflenet-server --preprocess exact (an A/B of exact mode)
 #   fast       SN_BUILD/shufflenet-server --preprocess fast
 #   exact      SN_BUILD/shufflenet-server --preprocess exact
 #   node       ../shared/peers/service/node (copied to .cache/peer-node, npm ci there)
@@ -63,6 +64,9 @@ start() { # target
                  [ "$1" = main ] && bin=${MAIN_BUILD:?set MAIN_BUILD to a build of main}
                  "$bin/shufflenet-server" --listen 127.0.0.1:$port --model m="$tmp/g3.safetensors" \
                  --workers 2 --log-format json 2>"$tmp/log" & ;;
+        main-exact) "${MAIN_BUILD:?set MAIN_BUILD to a build of main}/shufflenet-server" \
+                 --listen 127.0.0.1:$port --model m="$tmp/g3.safetensors" --workers 2 \
+                 --preprocess exact --log-format json 2>"$tmp/log" & ;;
         fast | exact) "$B/shufflenet-server" --listen 127.0.0.1:$port --model m="$tmp/g3.safetensors" \
                  --workers 2 --preprocess "$1" --log-format json 2>"$tmp/log" & ;;
         node) (cd "$ROOT/.cache/peer-node" && SHUFFLENET_SHARED=$(cd "$SHARED" && pwd) exec node server.js --port $port) \

@@ -255,6 +255,18 @@ static void deliver(const sn_stream *s, const sn_sink *k, int ow, int oh, int sy
     }
 }
 
+/* Where a decoded row starts: SN_ROW_SKEW bytes past a cache line. libjpeg-turbo's SIMD
+ * colour converters write a row that starts on a 16-byte (SSE2) or 32-byte (AVX2) boundary
+ * with non-temporal stores, which send it past the cache to memory; the resampler reads the
+ * row right after, and every row would then come back from DRAM (a 640x480 request's
+ * horizontal pass took 6x as long whenever malloc happened to return a 32-byte aligned
+ * buffer; docs/request-path.md). A row off both alignments gets ordinary stores. */
+#define SN_ROW_SKEW 8
+
+static uint8_t *row_start(uint8_t *buf) {
+    return buf + ((64 - ((uintptr_t)buf & 63)) & 63) + SN_ROW_SKEW;
+}
+
 static sn_image_status run_jpeg(sn_stream *s, int m, const sn_sink *k, char *err, size_t errlen) {
     struct jpeg_decompress_struct *ci = &s->ci;
     uint8_t *volatile line = NULL, *volatile rgb = NULL;
@@ -285,10 +297,12 @@ static sn_image_status run_jpeg(sn_stream *s, int m, const sn_sink *k, char *err
     } else {
         sy0 = 0;
     }
-    /* + 4: the resampler's AVX2 passes read up to two bytes past a pixel (resize.h) */
-    line = malloc((size_t)cw * (s->cmyk ? 4 : 3) + 4);
+    /* + 4: the resampler's AVX2 passes read up to two bytes past a pixel (resize.h); + 64 +
+     * SN_ROW_SKEW: row_start */
+    line = malloc((size_t)cw * (s->cmyk ? 4 : 3) + 4 + 64 + SN_ROW_SKEW);
     if (s->cmyk) rgb = malloc((size_t)cw * 3 + 4);
     if (!line || (s->cmyk && !rgb)) sn_jpeg_fail(ci, SN_IMG_NOMEM);
+    uint8_t *row0 = row_start(line);
     if (sy0 > 0 && jpeg_skip_scanlines(ci, (JDIMENSION)sy0) != (JDIMENSION)sy0) {
         snprintf(s->jerr.msg, sizeof s->jerr.msg, "cannot skip to row %d", sy0);
         sn_jpeg_fail(ci, SN_IMG_INVALID);
@@ -306,14 +320,14 @@ static sn_image_status run_jpeg(sn_stream *s, int m, const sn_sink *k, char *err
             }
             continue;
         }
-        JSAMPROW row = line;
+        JSAMPROW row = row0;
         if (jpeg_read_scanlines(ci, &row, 1) != 1) {
             snprintf(s->jerr.msg, sizeof s->jerr.msg, "no scanline returned");
             sn_jpeg_fail(ci, SN_IMG_INVALID);
         }
-        const uint8_t *px = line;
+        const uint8_t *px = row0;
         if (s->cmyk) {
-            sn_jpeg_cmyk_to_rgb(line, rgb, (int)cw, ci->saw_Adobe_marker);
+            sn_jpeg_cmyk_to_rgb(row0, rgb, (int)cw, ci->saw_Adobe_marker);
             px = rgb;
         }
         if (sy >= sy0 && sy < sy1) deliver(s, k, ow, oh, sy, px, (int)xoff);
@@ -326,7 +340,7 @@ static sn_image_status run_jpeg(sn_stream *s, int m, const sn_sink *k, char *err
         sn_jpeg_fail(ci, SN_IMG_INVALID);
     }
     while (ci->output_scanline < ci->output_height) {
-        JSAMPROW row = line;
+        JSAMPROW row = row0;
         if (jpeg_read_scanlines(ci, &row, 1) != 1) {
             snprintf(s->jerr.msg, sizeof s->jerr.msg, "no scanline returned");
             sn_jpeg_fail(ci, SN_IMG_INVALID);

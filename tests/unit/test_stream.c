@@ -355,6 +355,51 @@ static const char *photos[] = {
     "edge_huge_6000x4000_coffee.jpg",
 };
 
+/* Where the decoder puts a row: libjpeg-turbo's SIMD colour converters switch to non-temporal
+ * stores for a row that starts on a 16-byte (SSE2) or 32-byte (AVX2) boundary, and then the
+ * resampler reads every row back from memory (stream.c, SN_ROW_SKEW). A sink reading whole
+ * rows gets them from the start of the decoder's row buffer, which must be off both. */
+typedef struct {
+    int rows, aligned;
+} row_addrs;
+static void note_row(void *c, int y, const uint8_t *px, ptrdiff_t xs) {
+    row_addrs *r = c;
+    (void)y, (void)xs;
+    r->rows++;
+    r->aligned += ((uintptr_t)px & 15) == 0;
+}
+static void note_col(void *c, int x, const uint8_t *py, ptrdiff_t ys) {
+    note_row(c, x, py, ys);
+}
+
+Test(stream, decoded_rows_are_off_simd_store_alignment) {
+    static const jspec specs[] = {{333, 257, 3, 2, 2, 0, 0, 0, 90}, /* 4:2:0 (merged upsampling) */
+                                  {320, 240, 3, 1, 1, 0, 0, 0, 90}, /* 4:4:4, 16-byte rows */
+                                  {301, 199, 1, 1, 1, 1, 0, 0, 85}};
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        size_t n;
+        uint8_t *b = make_jpeg(&specs[i], &n);
+        for (int m = 8; m >= 1; m -= 3) {
+            /* allocations of odd sizes in between move malloc's next block around */
+            void *pad = malloc(16 * (size_t)m + 8);
+            sn_stream *s;
+            sn_stream_info si;
+            cr_assert_eq(sn_stream_open(b, n, 0, &s, &si, err, sizeof err), SN_IMG_OK);
+            int w, h;
+            sn_stream_scaled_size(s, m, &w, &h);
+            row_addrs r = {0, 0};
+            sn_sink k = {0, w, 0, h, &r, all_rows, all_rows, note_row, note_col};
+            cr_assert_eq(sn_stream_run(s, m, &k, err, sizeof err), SN_IMG_OK, "%s", err);
+            sn_stream_close(s);
+            free(pad);
+            cr_assert_eq(r.rows, h, "spec %zu scale %d/8: %d of %d rows", i, m, r.rows, h);
+            cr_assert_eq(r.aligned, 0, "spec %zu scale %d/8: %d rows start 16-byte aligned", i, m,
+                         r.aligned);
+        }
+        free(b);
+    }
+}
+
 Test(stream, shared_images_crop_is_identical) {
     sn_test_shared("images/caffe_cat.jpg");
     size_t n;
