@@ -60,13 +60,11 @@ done
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 start() { # target
     case "$1" in
-        old | main) bin=$OLD
-                 [ "$1" = main ] && bin=${MAIN_BUILD:?set MAIN_BUILD to a build of main}
+        old | main | main-exact) bin=$OLD mode=()
+                 [ "$1" = old ] || bin=${MAIN_BUILD:?set MAIN_BUILD to a build of main}
+                 [ "$1" = main-exact ] && mode=(--preprocess exact)
                  "$bin/shufflenet-server" --listen 127.0.0.1:$port --model m="$tmp/g3.safetensors" \
-                 --workers 2 --log-format json 2>"$tmp/log" & ;;
-        main-exact) "${MAIN_BUILD:?set MAIN_BUILD to a build of main}/shufflenet-server" \
-                 --listen 127.0.0.1:$port --model m="$tmp/g3.safetensors" --workers 2 \
-                 --preprocess exact --log-format json 2>"$tmp/log" & ;;
+                 --workers 2 "${mode[@]}" --log-format json 2>"$tmp/log" & ;;
         fast | exact) "$B/shufflenet-server" --listen 127.0.0.1:$port --model m="$tmp/g3.safetensors" \
                  --workers 2 --preprocess "$1" --log-format json 2>"$tmp/log" & ;;
         node) (cd "$ROOT/.cache/peer-node" && SHUFFLENET_SHARED=$(cd "$SHARED" && pwd) exec node server.js --port $port) \
