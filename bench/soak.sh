@@ -162,10 +162,9 @@ print("soak: RSS MiB: first sample %.1f, end of warm-up %.1f, end %.1f, max %.1f
          len(rss)))
 # growth in each half of the window after the warm-up (medians of 3 samples at its ends)
 mid = len(after) // 2
-def med(xs):
-    return statistics.median(xs)
-g1 = (med(after[max(0, mid - 3):mid]) - start) * 100.0 / start
-g2 = (end - med(after[max(0, mid - 3):mid])) * 100.0 / start
+at_mid = statistics.median(after[max(0, mid - 3):mid])
+g1 = (at_mid - start) * 100.0 / start
+g2 = (end - at_mid) * 100.0 / start
 print("soak: RSS growth first half %+.2f%%, second half %+.2f%%" % (g1, g2))
 if growth >= gmax and g1 >= gmax / 4 and g2 >= gmax / 4:
     print("soak: FAIL: RSS grew %.2f%% after the warm-up, in both halves of it" % growth)
