@@ -75,6 +75,7 @@ endif
 ifneq ($(LOADGEN_SRC),)
   BINS += $(BUILD)/shufflenet-loadgen
 endif
+BINS += $(BUILD)/decode-ab
 
 .PHONY: all deps run test test-unit test-integration test-loadgen test-bench test-tsan bench loadtest clean \
         format models check-deps soak test-deploy scale-test scale-bench
@@ -124,6 +125,10 @@ $(BUILD)/shufflenet-server: $(SERVER_OBJ) $(LIBS_A)
 
 $(BUILD)/shufflenet-loadgen: $(call obj,$(LOADGEN_SRC)) $(LIBS_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JSON_LIBS) $(LDLIBS_BASE)
+
+# fast mode's 1/8 JPEG decode, skipping decoder vs libjpeg-turbo (docs/request-path.md)
+$(BUILD)/decode-ab: $(BUILD)/obj/bench/decode-ab.o $(LIBS_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(IMG_LIBS) $(LDLIBS_BASE)
 
 # The unit tests link the tools' objects and the server objects they test.
 $(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(TOOLS_OBJ) $(BUILD)/obj/server/multipart.o \

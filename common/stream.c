@@ -8,6 +8,9 @@
  * read so that jpeg_finish_decompress still checks the data to EOI. Pixels inside the
  * window are the same as a full decode's (tests/unit/test_stream.c proves it for odd sizes,
  * every orientation, gray, CMYK, progressive, arithmetic, restart markers, 4:2:0/4:2:2/4:4:4).
+ * At scale 1/8 a baseline JPEG goes first to the skipping decoder (jpegdc.h), which parses
+ * the AC codes without decoding them and is 1.4-1.6x libjpeg's speed on 12 MP photos; it
+ * declines anything it does not handle as libjpeg would, and libjpeg then decodes as above.
  * PNG: rows are read one at a time up to the last needed one (interlaced images need every
  * pass, so they are read whole). Every libjpeg/libpng error ends in a status via longjmp. */
 #include "common/stream.h"
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jpegdc.h"
 #include "common/jpegio.h"
 #include "engine/util.h"
 
@@ -27,8 +31,9 @@
 
 struct sn_stream {
     sn_stream_info info;
-    int no_skip;
+    int no_skip, no_dc, used_dc;
     long long max_pixels;
+    size_t len;
     /* JPEG */
     struct jpeg_decompress_struct ci;
     struct jpeg_progress_mgr pr;
@@ -44,6 +49,26 @@ struct sn_stream {
 
 void sn_stream_no_skip(sn_stream *s) {
     s->no_skip = 1;
+}
+
+void sn_stream_no_dc(sn_stream *s) {
+    s->no_dc = 1;
+}
+
+int sn_stream_used_dc(const sn_stream *s) {
+    return s->used_dc;
+}
+
+/* Scale 1/8 of a baseline JPEG goes to the skipping decoder (jpegdc.h) first; with no_skip
+ * too (it reads every block anyway), so that a full decode at 1/8 is the same decoder's. */
+static int dc_path(const sn_stream *s, int m) {
+    return s->info.format == SN_FMT_JPEG && m == 1 && !s->no_dc && !s->cmyk &&
+           sn_jdc_eligible(&s->ci);
+}
+
+int sn_stream_dc_same_as_libjpeg(const sn_stream *s) {
+    return s->info.format != SN_FMT_JPEG || s->cmyk || !sn_jdc_eligible(&s->ci) ||
+           sn_jdc_same_as_libjpeg(&s->ci);
 }
 
 static void close_codec(sn_stream *s) {
@@ -126,6 +151,7 @@ sn_image_status sn_stream_open(const uint8_t *data, size_t len, long long max_pi
         return SN_IMG_NOMEM;
     }
     s->max_pixels = max_pixels;
+    s->len = len;
     s->info.format = f;
     sn_image_status st = f == SN_FMT_JPEG ? open_jpeg(s, data, len, err, errlen)
                                           : open_png(s, data, len, err, errlen);
@@ -205,6 +231,10 @@ size_t sn_stream_mem_estimate(const sn_stream *s, int m, const sn_sink *k) {
         for (int c = 0; c < s->ci.num_components; c++)
             n += (size_t)s->ci.comp_info[c].width_in_blocks * s->ci.comp_info[c].height_in_blocks *
                  sizeof(JBLOCK);
+    if (dc_path(s, m)) { /* one or the other, never both at once */
+        size_t d = sn_jdc_mem(&s->ci, s->len);
+        if (d > n) n = d;
+    }
     return n;
 }
 
@@ -267,8 +297,42 @@ static uint8_t *row_start(uint8_t *buf) {
     return buf + ((64 - ((uintptr_t)buf & 63)) & 63) + SN_ROW_SKEW;
 }
 
+/* The skipping decoder's view of the sink: stored rows [sy0, sy1) the sink reads. */
+typedef struct {
+    const sn_stream *s;
+    const sn_sink *k;
+    int ow, oh, sy0, sy1;
+} dc_ctx;
+
+static int dc_need(void *c, int sy) {
+    const dc_ctx *d = c;
+    return sy >= d->sy0 && sy < d->sy1 && stored_row_needed(d->s, d->k, d->oh, sy);
+}
+
+static void dc_row(void *c, int sy, const uint8_t *rgb) {
+    const dc_ctx *d = c;
+    deliver(d->s, d->k, d->ow, d->oh, sy, rgb, 0);
+}
+
 static sn_image_status run_jpeg(sn_stream *s, int m, const sn_sink *k, char *err, size_t errlen) {
     struct jpeg_decompress_struct *ci = &s->ci;
+    if (dc_path(s, m)) {
+        dc_ctx d = {s, k, 0, 0, 0, 0};
+        int sx0, sx1;
+        stored_scaled(s, m, &d.ow, &d.oh);
+        stored_box(s, d.ow, d.oh, k, &sx0, &sx1, &d.sy0, &d.sy1);
+        sn_jdc_out out = {&d, dc_need, dc_row};
+        sn_jdc_status st = sn_jdc_decode(ci, &out);
+        if (st == SN_JDC_DONE) {
+            s->used_dc = 1;
+            return SN_IMG_OK;
+        }
+        if (st == SN_JDC_NOMEM) {
+            sn_errf(err, errlen, "out of memory decoding JPEG");
+            return SN_IMG_NOMEM;
+        }
+        /* declined: libjpeg decodes it (and names the fault, if there is one) */
+    }
     uint8_t *volatile line = NULL, *volatile rgb = NULL;
     if (setjmp(s->jerr.jb)) {
         free(line);

@@ -5,6 +5,8 @@
  * jpeg_skip_scanlines for the rows above; PNG stops reading after the last needed row) and
  * hands each needed line to the sink in display orientation. Rows below the window are still
  * entropy-decoded (skipped, not dropped), so a JPEG cut short anywhere is refused as before.
+ * Scale 1/8 of a baseline JPEG is decoded by common/jpegdc.c instead (same pixels as libjpeg
+ * but for 4:2:0 chroma, which stays at its DC: jpegdc.h).
  * Internal to common/: sn_input_from_bytes (input.h) is the one caller in the service. */
 #ifndef SN_STREAM_H
 #define SN_STREAM_H
@@ -52,5 +54,10 @@ void sn_stream_close(sn_stream *s);
 /* Tests: decode every row and column of this stream (no crop, no skip), the reference the
  * cropping path is compared with. Before sn_stream_run. */
 void sn_stream_no_skip(sn_stream *s);
+/* Tests: never use the skipping 1/8 decoder (jpegdc.h); whether the last run did; whether
+ * its output would be libjpeg's bit for bit (not where libjpeg gives chroma a 2x2 IDCT). */
+void sn_stream_no_dc(sn_stream *s);
+int sn_stream_used_dc(const sn_stream *s);
+int sn_stream_dc_same_as_libjpeg(const sn_stream *s);
 
 #endif

@@ -5,6 +5,7 @@
  * and for every image in ../shared/images; and the exact-mode tensor equals full decode +
  * preprocess. */
 #include <criterion/criterion.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -460,4 +461,269 @@ Test(stream, exact_tensor_equals_full_decode_then_preprocess) {
     }
     free(a);
     free(c);
+}
+
+/* ---- the skipping 1/8 decoder (common/jpegdc.c) ------------------------------------------- */
+
+/* The whole image at scale 1/8 through a sink reading every row, with or without the
+ * skipping decoder; *used says whether it ran. NULL with the status on failure. */
+static uint8_t *decode_eighth(const uint8_t *b, size_t n, int no_dc, int *used,
+                              sn_image_status *st) {
+    sn_stream *s;
+    sn_stream_info si;
+    *used = 0;
+    if ((*st = sn_stream_open(b, n, 0, &s, &si, err, sizeof err)) != SN_IMG_OK) return NULL;
+    if (no_dc) sn_stream_no_dc(s);
+    int w, h;
+    sn_stream_scaled_size(s, 1, &w, &h);
+    rect r = {0, w, 0, h, NULL, NULL, 0};
+    size_t np = (size_t)w * h;
+    r.pix = calloc(np, 3);
+    r.seen = calloc(np, 1);
+    sn_sink k = {0, w, 0, h, &r, all_rows, all_rows, rect_row, rect_col};
+    *st = sn_stream_run(s, 1, &k, err, sizeof err);
+    *used = sn_stream_used_dc(s);
+    sn_stream_close(s);
+    free(r.seen);
+    if (*st != SN_IMG_OK) {
+        free(r.pix);
+        return NULL;
+    }
+    return r.pix;
+}
+
+/* What the skipping decoder must give, from libjpeg's own entropy decoding: every block's DC
+ * coefficient (jpeg_read_coefficients) as (DC * q + 4) >> 3 + 128 clamped, each component
+ * box-upsampled to the 1/8 grid, YCbCr -> RGB in libjpeg's fixed point (jdcolor.c). */
+typedef struct {
+    struct jpeg_error_mgr pub;
+    jmp_buf jb;
+} ref_err;
+static void ref_exit(j_common_ptr c) {
+    longjmp(((ref_err *)c->err)->jb, 1);
+}
+static uint8_t *dc_reference(const uint8_t *b, size_t n) {
+    struct jpeg_decompress_struct ci;
+    ref_err e;
+    ci.err = jpeg_std_error(&e.pub);
+    e.pub.error_exit = ref_exit;
+    uint8_t *out = NULL;
+    if (setjmp(e.jb)) {
+        jpeg_destroy_decompress(&ci);
+        free(out);
+        return NULL;
+    }
+    jpeg_create_decompress(&ci);
+    jpeg_mem_src(&ci, b, (unsigned long)n);
+    jpeg_read_header(&ci, TRUE);
+    jvirt_barray_ptr *coefs = jpeg_read_coefficients(&ci);
+    int ow = (int)(ci.image_width + 7) / 8, oh = (int)(ci.image_height + 7) / 8;
+    int nc = ci.num_components;
+    out = malloc((size_t)ow * oh * 3);
+    uint8_t *plane[3];
+    int pw[3];
+    for (int c = 0; c < nc; c++) {
+        jpeg_component_info *cp = &ci.comp_info[c];
+        pw[c] = (int)cp->width_in_blocks;
+        plane[c] = malloc((size_t)cp->width_in_blocks * cp->height_in_blocks);
+        for (JDIMENSION by = 0; by < cp->height_in_blocks; by++) {
+            JBLOCKARRAY row = (*ci.mem->access_virt_barray)((j_common_ptr)&ci, coefs[c], by, 1, 0);
+            for (JDIMENSION bx = 0; bx < cp->width_in_blocks; bx++) {
+                int v = ((int)row[0][bx][0] * (int16_t)cp->quant_table->quantval[0] + 4) >> 3;
+                v += 128;
+                plane[c][by * cp->width_in_blocks + bx] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+        }
+    }
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++) {
+            int s[3];
+            for (int c = 0; c < nc; c++) {
+                jpeg_component_info *cp = &ci.comp_info[c];
+                int px = nc == 1 ? x : x * cp->h_samp_factor / ci.max_h_samp_factor;
+                int py = nc == 1 ? y : y * cp->v_samp_factor / ci.max_v_samp_factor;
+                s[c] = plane[c][py * pw[c] + px];
+            }
+            uint8_t *o = out + ((size_t)y * ow + x) * 3;
+            if (nc == 1) {
+                o[0] = o[1] = o[2] = (uint8_t)s[0];
+            } else if (ci.jpeg_color_space == JCS_RGB) {
+                o[0] = (uint8_t)s[0], o[1] = (uint8_t)s[1], o[2] = (uint8_t)s[2];
+            } else {
+                long cb = s[1] - 128, cr = s[2] - 128;
+                long r = s[0] + ((91881L * cr + 32768) >> 16);
+                long g = s[0] + ((-22554L * cb + 32768 - 46802L * cr) >> 16);
+                long bl = s[0] + ((116130L * cb + 32768) >> 16);
+                o[0] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+                o[1] = (uint8_t)(g < 0 ? 0 : g > 255 ? 255 : g);
+                o[2] = (uint8_t)(bl < 0 ? 0 : bl > 255 ? 255 : bl);
+            }
+        }
+    for (int c = 0; c < nc; c++) free(plane[c]);
+    jpeg_finish_decompress(&ci);
+    jpeg_destroy_decompress(&ci);
+    return out;
+}
+
+static int dc_same_as_libjpeg(const uint8_t *b, size_t n) {
+    sn_stream *s;
+    sn_stream_info si;
+    cr_assert_eq(sn_stream_open(b, n, 0, &s, &si, err, sizeof err), SN_IMG_OK);
+    int same = sn_stream_dc_same_as_libjpeg(s);
+    sn_stream_close(s);
+    return same;
+}
+
+static void cmp_pixels(const uint8_t *a, const uint8_t *ref, const uint8_t *b, size_t n,
+                       const char *against, const char *what) {
+    sn_stream *s;
+    sn_stream_info si;
+    cr_assert_eq(sn_stream_open(b, n, 0, &s, &si, err, sizeof err), SN_IMG_OK);
+    int w, h;
+    sn_stream_scaled_size(s, 1, &w, &h);
+    sn_stream_close(s);
+    for (size_t i = 0; i < (size_t)w * h * 3; i++)
+        if (a[i] != ref[i])
+            cr_assert_fail("%s: 1/8 pixel (%zu,%zu) channel %zu is %d, %s %d", what,
+                           i / 3 % (size_t)w, i / 3 / (size_t)w, i % 3, a[i], against, ref[i]);
+}
+
+/* Decode at 1/8 with and without the skipping decoder: the same status, and where it did
+ * the work its pixels are libjpeg-turbo's own 1/8 decode where that takes every component at
+ * its DC, and libjpeg's DC terms (dc_reference) everywhere. Returns the status; *used:
+ * whether the skipping decoder ran. */
+static sn_image_status compare_eighth(const uint8_t *b, size_t n, const char *what, int *used) {
+    int used_ref;
+    sn_image_status st, st_ref;
+    uint8_t *a = decode_eighth(b, n, 0, used, &st);
+    uint8_t *ref = decode_eighth(b, n, 1, &used_ref, &st_ref);
+    cr_assert_eq(st, st_ref, "%s: status %d, libjpeg %d (%s)", what, st, st_ref, err);
+    cr_assert_eq(used_ref, 0);
+    if (st == SN_IMG_OK && (!*used || dc_same_as_libjpeg(b, n)))
+        cmp_pixels(a, ref, b, n, "libjpeg's 1/8 decode", what);
+    if (st == SN_IMG_OK && *used) {
+        uint8_t *dc = dc_reference(b, n);
+        cr_assert_not_null(dc, "%s", what);
+        cmp_pixels(a, dc, b, n, "libjpeg's DC terms", what);
+        free(dc);
+    }
+    free(a);
+    free(ref);
+    return st;
+}
+
+static void check_dc_same(const uint8_t *b, size_t n, int expect_used, const char *what) {
+    int used;
+    compare_eighth(b, n, what, &used);
+    cr_assert_eq(used, expect_used, "%s: skipping decoder used %d, expected %d", what, used,
+                 expect_used);
+}
+
+Test(stream, eighth_scale_decoder_is_libjpeg_bit_for_bit) {
+    static const struct {
+        jspec s;
+        int used, same;
+    } cases[] = {
+        {{333, 257, 3, 2, 1, 0, 0, 0, 90}, 1, 1},  /* 4:2:2: box upsampling, as libjpeg */
+        {{333, 257, 3, 1, 2, 0, 0, 0, 90}, 1, 1},  /* 4:4:0 */
+        {{333, 257, 3, 1, 1, 0, 0, 0, 100}, 1, 1}, /* 4:4:4, every AC term coded */
+        {{333, 257, 3, 4, 1, 0, 0, 0, 90}, 1, 1},  /* 4:1:1 */
+        {{301, 199, 1, 1, 1, 0, 0, 0, 85}, 1, 1},  /* gray */
+        {{347, 263, 3, 1, 1, 0, 0, 3, 30}, 1, 1},  /* restart markers, low quality */
+        {{75, 1001, 3, 2, 1, 0, 0, 0, 97}, 1, 1},  /* tall */
+        {{7, 5, 1, 1, 1, 0, 0, 0, 90}, 1, 1},      /* smaller than a block */
+        {{333, 257, 3, 2, 2, 0, 0, 0, 90}, 1, 0},  /* 4:2:0: libjpeg's chroma is 2x2 IDCTs */
+        {{333, 257, 3, 4, 2, 0, 0, 0, 90}, 1, 0},  /* 4:2:0 sideways */
+        {{347, 263, 3, 2, 2, 0, 0, 1, 90}, 1, 0},  /* 4:2:0, restart every MCU row */
+        {{1001, 75, 3, 2, 2, 0, 0, 0, 50}, 1, 0},  /* wide */
+        {{17, 9, 3, 2, 2, 0, 0, 0, 90}, 1, 0},     /* one MCU and a bit */
+        {{347, 263, 3, 2, 2, 1, 0, 0, 90}, 0, 1},  /* progressive: libjpeg */
+        {{347, 263, 3, 2, 2, 0, 1, 0, 90}, 0, 1},  /* arithmetic: libjpeg */
+        {{259, 171, 4, 2, 2, 0, 0, 0, 92}, 0, 1},  /* YCCK: libjpeg */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n;
+        uint8_t *b = make_jpeg(&cases[i].s, &n);
+        char what[96];
+        snprintf(what, sizeof what, "case %zu (%dx%d, %d comps, %dx%d)", i, cases[i].s.w,
+                 cases[i].s.h, cases[i].s.comps, cases[i].s.hs, cases[i].s.vs);
+        cr_assert_eq(dc_same_as_libjpeg(b, n), cases[i].same, "%s", what);
+        check_dc_same(b, n, cases[i].used, what);
+        free(b);
+    }
+}
+
+/* 4:2:0 photos: luma is libjpeg's exactly, chroma a 16x16 average instead of an 8x8 one; the
+ * RGB difference to libjpeg's 1/8 decode stays small on a real photo. */
+Test(stream, eighth_scale_decoder_on_a_420_photo) {
+    sn_test_shared("images/caffe_cat.jpg");
+    size_t n;
+    uint8_t *b = slurp("edge_huge_6000x4000_coffee.jpg", &n);
+    cr_assert_not_null(b);
+    check_dc_same(b, n, 1, "edge_huge_6000x4000_coffee.jpg");
+    int used, used_ref;
+    sn_image_status st, st_ref;
+    uint8_t *a = decode_eighth(b, n, 0, &used, &st);
+    uint8_t *ref = decode_eighth(b, n, 1, &used_ref, &st_ref);
+    cr_assert(st == SN_IMG_OK && st_ref == SN_IMG_OK && used);
+    size_t np = (size_t)750 * 500 * 3;
+    double sum = 0;
+    for (size_t i = 0; i < np; i++) sum += abs((int)a[i] - (int)ref[i]);
+    cr_assert_lt(sum / np, 3.0, "mean |RGB - libjpeg's| %.2f", sum / np);
+    free(a);
+    free(ref);
+    free(b);
+}
+
+/* Corrupt and cut-short files: the skipping decoder declines whatever libjpeg would refuse
+ * (libjpeg then names the fault), and what it accepts it decodes as libjpeg does. */
+Test(stream, eighth_scale_decoder_on_damaged_files) {
+    static const jspec specs[] = {{333, 257, 3, 2, 2, 0, 0, 0, 90},
+                                  {347, 263, 3, 1, 1, 0, 0, 1, 75},
+                                  {333, 257, 3, 2, 1, 0, 0, 0, 90},
+                                  {301, 199, 1, 1, 1, 0, 0, 0, 85}};
+    uint32_t seed = 12345;
+    int accepted = 0, refused = 0;
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        size_t n;
+        uint8_t *b = make_jpeg(&specs[i], &n);
+        size_t sos = 0; /* entropy data starts after the SOS segment */
+        for (size_t j = 2; j + 3 < n; j++)
+            if (b[j] == 0xFF && b[j + 1] == 0xDA) {
+                sos = j + 2 + ((size_t)b[j + 2] << 8 | b[j + 3]);
+                break;
+            }
+        cr_assert(sos > 0 && sos < n);
+        uint8_t *c = malloc(n);
+        for (int t = 0; t < 60; t++) {
+            memcpy(c, b, n);
+            size_t len = n;
+            seed = seed * 1664525u + 1013904223u;
+            size_t at = sos + (seed >> 8) % (n - sos);
+            switch (t % 4) {
+            case 0: /* one bit */
+                c[at] ^= (uint8_t)(1u << (seed & 7));
+                break;
+            case 1: /* a byte */
+                c[at] = (uint8_t)(seed >> 3);
+                break;
+            case 2: /* a marker in the data */
+                c[at] = 0xFF, c[at + 1 < n ? at + 1 : at] = (uint8_t)(0xD0 + (seed & 15));
+                break;
+            default: /* cut short */
+                len = at;
+            }
+            char what[96];
+            snprintf(what, sizeof what, "spec %zu damage %d at byte %zu of %zu", i, t % 4, at, n);
+            int used;
+            if (compare_eighth(c, len, what, &used) == SN_IMG_OK)
+                accepted += used;
+            else
+                refused++;
+        }
+        free(c);
+        free(b);
+    }
+    /* both kinds happened: a flipped bit often still decodes */
+    cr_assert(accepted > 0 && refused > 0, "accepted %d, refused %d", accepted, refused);
 }
