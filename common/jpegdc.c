@@ -210,29 +210,35 @@ static size_t plane_bytes(const struct jpeg_decompress_struct *ci, int i, int mx
     return (size_t)mx * c->h_samp_factor * (size_t)my * c->v_samp_factor;
 }
 
+/* Restart intervals the scan has: the most segments a valid file splits into. */
+static size_t max_segments(const struct jpeg_decompress_struct *ci, int mx, int my) {
+    size_t mcus = (size_t)mx * my, ri = ci->restart_interval;
+    return ri ? (mcus + ri - 1) / ri : 1;
+}
+
 size_t sn_jdc_mem(const struct jpeg_decompress_struct *ci, size_t len) {
     int mx, my;
     mcu_grid(ci, &mx, &my);
     size_t n = len + PAD + 6 * sizeof(htab) + ((size_t)ci->image_width / 8 + 1) * 3 + 128;
     for (int i = 0; i < ci->num_components; i++) n += plane_bytes(ci, i, mx, my);
-    return n + (len / 64) * sizeof(size_t); /* restart segment table, at worst */
+    return n + max_segments(ci, mx, my) * (sizeof(size_t) + 1);
 }
 
 typedef struct {
     uint8_t *buf; /* unstuffed data + PAD zeros */
     size_t len;
     size_t *ends; /* end of each restart segment in buf (the last: the scan's end) */
-    int nseg, cap;
-    uint8_t *rst; /* marker number ending each segment but the last */
+    size_t nseg, cap;
+    uint8_t *rst; /* marker ending each segment: RSTn, the last EOI */
 } data;
 
-/* Copy the entropy-coded bytes without stuffing, splitting at RSTn; the scan must end at
- * EOI. -1: it does not (or out of memory). */
-static int unstuff(const uint8_t *p, size_t n, data *d) {
+/* Copy the entropy-coded bytes without stuffing, splitting at RSTn into at most `cap`
+ * segments; the scan must end at EOI. -1: it does not (or out of memory). */
+static int unstuff(const uint8_t *p, size_t n, size_t cap, data *d) {
     d->buf = malloc(n + PAD);
-    d->cap = 16;
-    d->ends = malloc((size_t)d->cap * sizeof *d->ends);
-    d->rst = malloc((size_t)d->cap);
+    d->cap = cap;
+    d->ends = malloc(cap * sizeof *d->ends);
+    d->rst = malloc(cap);
     if (!d->buf || !d->ends || !d->rst) return -1;
     size_t i = 0, o = 0;
     for (;;) {
@@ -246,14 +252,7 @@ static int unstuff(const uint8_t *p, size_t n, data *d) {
         if (p[j] == 0) {
             d->buf[o++] = 0xFF;
         } else {
-            if (d->nseg == d->cap) {
-                d->cap *= 2;
-                size_t *e = realloc(d->ends, (size_t)d->cap * sizeof *e);
-                if (e) d->ends = e;
-                uint8_t *r = realloc(d->rst, (size_t)d->cap);
-                if (r) d->rst = r;
-                if (!e || !r) return -1;
-            }
+            if (d->nseg == d->cap) return -1; /* more restart markers than intervals */
             d->ends[d->nseg] = o;
             d->rst[d->nseg++] = p[j];
             if (p[j] < 0xD0 || p[j] > 0xD7) return p[j] == 0xD9 ? 0 : -1;
@@ -293,7 +292,7 @@ static int decode_blocks(const struct jpeg_decompress_struct *ci, comp *cs, int 
             for (int x = 0; x < (nc == 1 ? 1 : cs[i].h); x++)
                 slot_c[nslot] = &cs[i], slot_x[nslot] = x, slot_y[nslot++] = y;
     long ri = ci->restart_interval, left = ri;
-    int seg = 0;
+    size_t seg = 0;
     uint64_t b = 0;
     int n = 0;
     const uint8_t *p = d->buf;
@@ -463,7 +462,7 @@ sn_jdc_status sn_jdc_decode(const struct jpeg_decompress_struct *ci, const sn_jd
         st = SN_JDC_DECLINE;
         goto done;
     }
-    if (unstuff(src->next_input_byte, src->bytes_in_buffer, &d) < 0) {
+    if (unstuff(src->next_input_byte, src->bytes_in_buffer, max_segments(ci, mx, my), &d) < 0) {
         st = d.buf && d.ends && d.rst ? SN_JDC_DECLINE : SN_JDC_NOMEM;
         goto done;
     }
