@@ -43,7 +43,8 @@ AVX2_FLAGS   := -mavx2 -mfma
 AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2
 TARGET_ARCH_ := $(shell $(CC) -dumpmachine 2>/dev/null)
 ifneq ($(filter aarch64% arm64%,$(TARGET_ARCH_)),)
-  ARCH_SKIP := engine/kernels_avx2.c engine/kernels_avx512.c common/resize_avx2.c
+  ARCH_SKIP := engine/kernels_avx2.c engine/kernels_avx512.c common/resize_avx2.c \
+               common/jpegdc_avx2.c
 else
   ARCH_SKIP := engine/kernels_neon.c
 endif
@@ -109,6 +110,9 @@ $(BUILD)/obj/common/resize.o: CFLAGS += -O3
 $(BUILD)/obj/common/resize_avx2.o: common/resize_avx2.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O3 $(AVX2_FLAGS) -c $< -o $@
+$(BUILD)/obj/common/jpegdc_avx2.o: common/jpegdc_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX2_FLAGS) -c $< -o $@
 
 $(BUILD)/libshufflenet.a: $(ENGINE_OBJ)
 	@rm -f $@

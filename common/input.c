@@ -92,10 +92,12 @@ sn_image_status sn_input_from_bytes(const sn_preprocess *pre, const sn_input_opt
         sn_errf(err, errlen, "decoder did not deliver every row"); /* a bug, not bad input */
         st = SN_IMG_INVALID;
     }
+    int own = sn_stream_used_dc(s) ? 1 : sn_stream_used_full_scale(s) ? 2 : 0;
     sn_rs_plan_free(pl);
     sn_stream_close(s);
     if (o->release) o->release(o->budget_ctx, mem);
     if (info) {
+        info->own_decoder = own;
         info->width = si.width;
         info->height = si.height;
         info->scale_num = m;

@@ -33,6 +33,8 @@ typedef struct {
     int scale_num;     /* JPEG DCT scale used: scale_num / 8 (8 = full size; PNG: 8) */
     int dec_x0, dec_y0, dec_x1, dec_y1; /* displayed window decoded, at the scale used */
     long long mem_bytes;                /* decoder + resampler memory reserved for it */
+    int own_decoder; /* which of our JPEG decoders ran (jpegdc.h): 0 none (libjpeg, libpng),
+                      * 1 the skipping 1/8 one, 2 the full-scale sparse one */
 } sn_input_info;
 
 /* Sniff, check the pixel budget, decode only the pixels the crop window reads (at the DCT

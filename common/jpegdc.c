@@ -1,13 +1,20 @@
-/* jpegdc.c - baseline JPEG at scale 1/8 with a skipping entropy decoder (jpegdc.h).
+/* jpegdc.c - baseline JPEG decoders for the two cases where libjpeg does work nobody reads
+ * (jpegdc.h): scale 1/8 (fast mode) and full scale with only some rows and columns read
+ * (exact mode on big photos).
  *
- * Phase 1 decodes every block of the scan into one sample per block and component, DC / 8
- * with libjpeg's rounding and range limit, in planes at the 1/8 scale. The AC codes are only
- * parsed, several at a time: a 12-bit lookup gives how many bits a run of complete (code +
- * extra bits) AC symbols takes, how far they move along the zigzag and whether the run ends
- * in EOB. Phase 2 box-upsamples the planes (libjpeg's own choice at 1/8: no fancy
- * upsampling), converts YCbCr to RGB with libjpeg's fixed-point tables and hands out the rows
- * the caller needs. Any fault (bad table, bad code, a marker or the file's end in the wrong
- * place, leftover bytes libjpeg would warn about) declines in phase 1, before a row is out.
+ * Phase 1 entropy-decodes every block of the scan. At 1/8 each block becomes one sample,
+ * DC / 8 with libjpeg's rounding and range limit, in planes at the 1/8 scale; its AC codes
+ * are only parsed, several at a time: a 12-bit lookup gives how many bits a run of complete
+ * (code + extra bits) AC symbols takes, how far they move along the zigzag and whether the
+ * run ends in EOB. At full scale the blocks under a read row and a read column are decoded
+ * whole (one lookup per symbol and its value) and go through libjpeg's ISLOW IDCT at the read
+ * rows only (as a matrix product, bit for bit), into compact planes of the read samples; the
+ * other blocks are skipped as at 1/8. Phase 2 upsamples the way libjpeg does at that scale
+ * (box at 1/8; its fancy triangle filters at full scale), converts YCbCr to RGB with
+ * libjpeg's fixed-point tables and hands out the rows the caller reads. Any fault (bad table,
+ * bad code, a marker or the file's end in the wrong place, leftover bytes libjpeg would warn
+ * about, coefficients out of the bounds the IDCT promises) declines in phase 1, before a row
+ * is out.
  *
  * The entropy-coded bytes are first copied out without their stuffing (FF 00 -> FF) and split
  * at restart markers, so the bit reader refills branch-free from a padded buffer. */
@@ -16,10 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/resize.h" /* sn_rs_have_avx2: one switch (SN_NO_AVX2) for common/'s kernels */
+
 #define LOOK_BITS  9   /* canonical lookahead: codes up to 9 bits in one lookup */
 #define FAST_BITS  12  /* multi-symbol / DC+extra lookup width */
 #define PAD        512 /* zero bytes after the data: a block reads at most ~250 bytes */
 #define MAX_BLOCKS 10  /* libjpeg's D_MAX_BLOCKS_IN_MCU */
+#define SYM1_BYTES ((1 << FAST_BITS) * sizeof(int32_t))
 
 typedef struct {
     uint16_t look[1 << LOOK_BITS]; /* (length << 8) | symbol; 0: longer code */
@@ -29,9 +39,15 @@ typedef struct {
     /* DC: (code + extra bits) | size << 8. AC: bits | zigzag advance << 8 | EOB << 15 for a
      * run of whole symbols. 0: take the one-symbol path. */
     uint32_t fast[1 << FAST_BITS];
+    /* AC, for the full-scale decoder (else NULL): one whole symbol and its extra bits in the
+     * window: bits used | EOB << 5 | run << 8 | extended value << 16. 0: the one-symbol path. */
+    int32_t *sym1;
 } htab;
 
-/* Canonical code tables with libjpeg's validity checks (jpeg_make_d_derived_tbl). */
+static inline int extend(int v, int s);
+
+/* Canonical code tables with libjpeg's validity checks (jpeg_make_d_derived_tbl). ac: 0 DC,
+ * 1 AC (and t->sym1 when the caller gave it one). */
 static int build(htab *t, const JHUFF_TBL *h, int ac) {
     if (!h) return -1;
     int count = 0;
@@ -75,6 +91,18 @@ static int build(htab *t, const JHUFF_TBL *h, int ac) {
                 if (adv >= 64) break;
             }
             if (pos) e = (uint32_t)pos | (uint32_t)adv << 8 | (uint32_t)eob << 15;
+            int le = t->look[i >> (FAST_BITS - LOOK_BITS)];
+            int l = le >> 8, r = (le >> 4) & 15, sz = le & 15;
+            int32_t e1 = 0;
+            if (t->sym1 && le && l + sz <= FAST_BITS) {
+                if (sz) {
+                    int v = (i >> (FAST_BITS - l - sz)) & ((1 << sz) - 1);
+                    e1 = (l + sz) | r << 8 | (int32_t)((uint32_t)extend(v, sz) << 16);
+                } else if (r == 0) {
+                    e1 = l | 1 << 5; /* EOB */
+                }
+            }
+            if (t->sym1) t->sym1[i] = e1;
         }
         t->fast[i] = e;
     }
@@ -136,13 +164,20 @@ static inline uint8_t idct_limit(int64_t x) {
 /* ---- the scan ---------------------------------------------------------------------------- */
 
 typedef struct {
-    int h, v;       /* sampling factors */
-    int hx, vx;     /* box upsampling factors to the output */
-    int pw, ph;     /* plane size in samples */
-    uint8_t *plane; /* samples at the output scale, MCU-padded */
+    int h, v;       /* sampling factors in the MCU (1, 1 for a single component) */
+    int hx, vx;     /* upsampling factors to the output */
+    int pw, ph;     /* 1/8: plane size in samples */
+    uint8_t *plane; /* 1/8: samples at the output scale, MCU-padded; full: the read samples */
     const htab *dc, *ac;
     int16_t q[64]; /* natural order, as libjpeg's ISLOW_MULT_TYPE */
     int pred;
+    /* full scale only */
+    int up;                 /* how libjpeg upsamples it (UP_*) */
+    int cw, ch;             /* downsampled size (libjpeg's downsampled_width/height) */
+    int bw, bh;             /* blocks in the MCU grid */
+    uint8_t *rowm, *colm;   /* per block row / column: which of its 8 sample lines are read */
+    int32_t *rrank, *crank; /* sample row / column -> its line in the compact plane, or -1 */
+    int nr, ncl;            /* compact plane size */
 } comp;
 
 /* libjpeg-turbo's choice of IDCT size for component c at scale 1/8 (jdmaster.c): doubled
@@ -282,85 +317,42 @@ static int unstuff(const uint8_t *p, size_t n, size_t cap, data *d) {
         (c)->pred = (int)sum_;                                                                     \
     } while (0)
 
-/* Phase 1: every block into the planes, DC / 8; the AC codes skipped. -1: decline. */
-static int decode_blocks(const struct jpeg_decompress_struct *ci, comp *cs, int nc, data *d, int mx,
-                         int my) {
-    comp *slot_c[MAX_BLOCKS];
-    int slot_x[MAX_BLOCKS], slot_y[MAX_BLOCKS], nslot = 0;
-    for (int i = 0; i < nc; i++)
-        for (int y = 0; y < (nc == 1 ? 1 : cs[i].v); y++)
-            for (int x = 0; x < (nc == 1 ? 1 : cs[i].h); x++)
-                slot_c[nslot] = &cs[i], slot_x[nslot] = x, slot_y[nslot++] = y;
-    long ri = ci->restart_interval, left = ri;
-    size_t seg = 0;
-    uint64_t b = 0;
-    int n = 0;
-    const uint8_t *p = d->buf;
-    const uint8_t *lim = d->buf + d->len + 16; /* p runs up to 8 bytes ahead of the bits used */
-    for (int my_ = 0; my_ < my; my_++) {
-        uint8_t *row[MAX_BLOCKS]; /* each slot's first sample in this MCU row */
-        int step[MAX_BLOCKS];     /* and how far the next MCU's is */
-        for (int j = 0; j < nslot; j++) {
-            comp *c = slot_c[j];
-            int h = nc == 1 ? 1 : c->h, v = nc == 1 ? 1 : c->v;
-            row[j] = c->plane + ((size_t)my_ * v + slot_y[j]) * c->pw + slot_x[j];
-            step[j] = h;
+/* Skip one block's AC codes, zigzag 1..63, several per lookup. The bit reader's state goes in
+ * and out by pointer so that, inlined, it stays in registers. -1: a code the table lacks. */
+static inline __attribute__((always_inline)) int skip_ac(const htab *t, uint64_t *bp, int *np,
+                                                         const uint8_t **pp) {
+    uint64_t b = *bp;
+    int n = *np;
+    const uint8_t *p = *pp;
+    int k = 1;
+    for (;;) {
+        REFILL();
+        for (int i = 0; i < 4; i++) { /* 4 x 12 bits <= 56 */
+            uint32_t e = t->fast[b >> (64 - FAST_BITS)];
+            int adv = (int)(e >> 8) & 127;
+            if (!e || k + adv >= 64) goto one;
+            DROP((int)(e & 31));
+            if (e >> 15) goto done;
+            k += adv;
         }
-        for (int mx_ = 0; mx_ < mx; mx_++) {
-            if (ri && left == 0) { /* restart: the segment must be used up to its last byte */
-                long used = (long)(p - d->buf) * 8 - n;
-                long end = (long)d->ends[seg] * 8;
-                if (seg + 1 >= d->nseg || used > end || end - used >= 8 ||
-                    d->rst[seg] != 0xD0 + (seg & 7))
-                    return -1;
-                p = d->buf + d->ends[seg++], b = 0, n = 0;
-                for (int i = 0; i < nc; i++) cs[i].pred = 0;
-                left = ri;
-            }
-            left--;
-            for (int j = 0; j < nslot; j++) {
-                comp *c = slot_c[j];
-                uint8_t *out = row[j] + (size_t)mx_ * step[j];
-                if (p > lim) return -1;
-                REFILL();
-                READ_DC(c);
-                const htab *t = c->ac;
-                int k = 1;
-                for (;;) { /* skip the AC terms, zigzag 1..63 */
-                    REFILL();
-                    for (int i = 0; i < 4; i++) { /* 4 x 12 bits <= 56 */
-                        uint32_t e = t->fast[b >> (64 - FAST_BITS)];
-                        int adv = (int)(e >> 8) & 127;
-                        if (!e || k + adv >= 64) goto one;
-                        DROP((int)(e & 31));
-                        if (e >> 15) goto eob;
-                        k += adv;
-                    }
-                    continue;
-                one: /* one symbol: a long code, or the block may end inside the run */
-                    REFILL();
-                    int l, sym = slow_symbol(b, t, &l);
-                    if (sym < 0) return -1;
-                    DROP(l);
-                    if (sym & 15) {
-                        k += sym >> 4;
-                        DROP(sym & 15);
-                    } else if (sym >> 4 != 15) {
-                        break;
-                    } else {
-                        k += 15;
-                    }
-                    if (++k >= 64) break;
-                }
-            eob:
-                *out = idct_limit(DESCALE((int64_t)((int16_t)c->pred * c->q[0]), 3));
-            }
+        continue;
+    one: /* one symbol: a long code, or the block may end inside the run */
+        REFILL();
+        int l, sym = slow_symbol(b, t, &l);
+        if (sym < 0) return -1;
+        DROP(l);
+        if (sym & 15) {
+            k += sym >> 4;
+            DROP(sym & 15);
+        } else if (sym >> 4 != 15) {
+            break;
+        } else {
+            k += 15;
         }
+        if (++k >= 64) break;
     }
-    /* the scan ends in the last segment, with fewer than 8 bits left, then EOI */
-    long used = (long)(p - d->buf) * 8 - n;
-    long end = (long)d->ends[seg] * 8;
-    if (seg + 1 != d->nseg || used > end || end - used >= 8) return -1;
+done:
+    *bp = b, *np = n, *pp = p;
     return 0;
 }
 
@@ -427,36 +419,442 @@ static int emit_rows(const struct jpeg_decompress_struct *ci, const comp *cs, in
     return 0;
 }
 
-sn_jdc_status sn_jdc_decode(const struct jpeg_decompress_struct *ci, const sn_jdc_out *out) {
+/* ---- full scale, only the samples the caller reads -------------------------------------- */
+
+/* libjpeg's zigzag -> natural order, with its 16 extra entries for a run past 63. */
+static const uint8_t natural[80] = {0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,
+                                    12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6,  7,  14, 21, 28,
+                                    35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
+                                    58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+                                    63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63};
+
+/* libjpeg's ISLOW 1-D butterfly (jidctint.c, both passes), before the descale. */
+static void islow_1d(const int64_t in[8], int64_t out[8]) {
+    enum {
+        C0298 = 2446,
+        C0390 = 3196,
+        C0541 = 4433,
+        C0765 = 6270,
+        C0899 = 7373,
+        C1175 = 9633,
+        C1501 = 12299,
+        C1847 = 15137,
+        C1961 = 16069,
+        C2053 = 16819,
+        C2562 = 20995,
+        C3072 = 25172
+    };
+    int64_t z1 = (in[2] + in[6]) * C0541;
+    int64_t t2 = z1 - in[6] * C1847, t3 = z1 + in[2] * C0765;
+    int64_t t0 = (in[0] + in[4]) * 8192, t1 = (in[0] - in[4]) * 8192;
+    int64_t t10 = t0 + t3, t13 = t0 - t3, t11 = t1 + t2, t12 = t1 - t2;
+    int64_t o3 = in[1], o2 = in[3], o1 = in[5], o0 = in[7];
+    int64_t z4 = o1 + o3, z3 = o0 + o2, z2 = o1 + o2, zz1 = o0 + o3;
+    int64_t z5 = (z3 + z4) * C1175;
+    o3 *= C1501, o2 *= C3072, o1 *= C2053, o0 *= C0298;
+    z4 = z4 * -C0390 + z5, z3 = z3 * -C1961 + z5;
+    zz1 *= -C0899, z2 *= -C2562;
+    o3 += zz1 + z4, o2 += z2 + z3, o1 += z2 + z4, o0 += zz1 + z3;
+    out[0] = t10 + o3, out[7] = t10 - o3, out[1] = t11 + o2, out[6] = t11 - o2;
+    out[2] = t12 + o1, out[5] = t12 - o1, out[3] = t13 + o0, out[4] = t13 - o0;
+}
+
+void sn_jdc_idct_init(sn_jdc_idct *t) {
+    for (int k = 0; k < 8; k++) {
+        int64_t in[8] = {0}, out[8];
+        in[k] = 1;
+        islow_1d(in, out);
+        for (int r = 0; r < 8; r++) t->m[r][k] = (int16_t)out[r];
+    }
+    for (int p = 0; p < 4; p++)
+        for (int c = 0; c < 8; c++)
+            t->pc[p][c] = (int32_t)((uint32_t)(uint16_t)t->m[c][2 * p] |
+                                    (uint32_t)(uint16_t)t->m[c][2 * p + 1] << 16);
+}
+
+int sn_jdc_idct_rows_scalar(const sn_jdc_idct *t, const int16_t *dq, unsigned rows,
+                            uint8_t out[8][8]) {
+    int bad = 0;
+    for (int r = 0; r < 8; r++) {
+        if (!(rows >> r & 1)) continue;
+        int32_t ws[8];
+        for (int u = 0; u < 8; u++) { /* pass 1: column u at row r */
+            int32_t acc = 0;
+            for (int k = 0; k < 8; k++) acc += dq[k * 8 + u] * t->m[r][k];
+            ws[u] = (acc + 1024) >> 11;
+            bad |= ws[u] > SN_JDC_WS_MAX || ws[u] < -SN_JDC_WS_MAX;
+        }
+        for (int c = 0; c < 8; c++) { /* pass 2: row r at column c */
+            int32_t acc = 0;
+            for (int u = 0; u < 8; u++) acc += ws[u] * t->m[c][u];
+            int32_t px = (acc + (1 << 17)) >> 18;
+            bad |= px < -512 || px > 511;
+            out[r][c] = idct_limit(px);
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+#if !defined(__x86_64__) && !defined(__i386__)
+/* Other architectures (ARM64) build without jpegdc_avx2.c. */
+int sn_jdc_idct_rows_avx2(const sn_jdc_idct *t, const int16_t *dq, unsigned rows,
+                          uint8_t out[8][8]) {
+    return sn_jdc_idct_rows_scalar(t, dq, rows, out);
+}
+#endif
+
+/* How libjpeg-turbo upsamples a component at full scale (jdsample.c, fancy upsampling on). */
+enum { UP_FULL, UP_H2V1, UP_H1V2, UP_H2V2, UP_BOX };
+
+static int up_method(const struct jpeg_decompress_struct *ci, const comp *c, int nc) {
+    if (nc == 1 || (c->hx == 1 && c->vx == 1)) return UP_FULL;
+    if (c->hx == 2 && c->vx == 1) return c->cw > 2 ? UP_H2V1 : UP_BOX;
+    if (c->hx == 1 && c->vx == 2) return UP_H1V2;
+    if (c->hx == 2 && c->vx == 2) return c->cw > 2 ? UP_H2V2 : UP_BOX;
+    (void)ci;
+    return UP_BOX;
+}
+
+/* The component's sample lines under image line t (of `size`): the nearer one, and for fancy
+ * upsampling the farther one (the edge's own line at the image's edge). */
+static void vlines(const comp *c, int y, int *a, int *b) {
+    if (c->up == UP_H1V2 || c->up == UP_H2V2) {
+        int i = y >> 1;
+        *a = i, *b = y & 1 ? (i + 1 < c->ch ? i + 1 : i) : (i > 0 ? i - 1 : 0);
+    } else {
+        *a = *b = y / c->vx;
+    }
+}
+static void hlines(const comp *c, int x, int *a, int *b) {
+    if (c->up == UP_H2V1 || c->up == UP_H2V2) {
+        int j = x >> 1;
+        *a = j, *b = x & 1 ? (j + 1 < c->cw ? j + 1 : j) : (j > 0 ? j - 1 : j);
+    } else {
+        *a = *b = x / c->hx;
+    }
+}
+
+/* Full-scale counterpart of the 1/8 tables: the component geometry and, from the caller's
+ * rows and columns, which samples (and so which blocks) are read. */
+static int plan_comps(const struct jpeg_decompress_struct *ci, const sn_jdc_out *out, comp *cs,
+                      int nc, int mx, int my) {
+    int W = (int)ci->image_width, H = (int)ci->image_height;
+    for (int i = 0; i < nc; i++) {
+        comp *c = &cs[i];
+        c->cw = (int)(((long)W * c->h + c->h * c->hx - 1) / (c->h * c->hx));
+        c->ch = (int)(((long)H * c->v + c->v * c->vx - 1) / (c->v * c->vx));
+        c->bw = nc == 1 ? mx : mx * c->h, c->bh = nc == 1 ? my : my * c->v;
+        c->up = up_method(ci, c, nc);
+        c->rowm = calloc((size_t)c->bh, 1), c->colm = calloc((size_t)c->bw, 1);
+        c->rrank = malloc((size_t)c->ch * sizeof *c->rrank);
+        c->crank = malloc((size_t)c->cw * sizeof *c->crank);
+        if (!c->rowm || !c->colm || !c->rrank || !c->crank) return -1;
+        for (int k = 0; k < c->ch; k++) c->rrank[k] = -1;
+        for (int k = 0; k < c->cw; k++) c->crank[k] = -1;
+    }
+    for (int y = 0; y < H; y++) {
+        if (!out->need(out->ctx, y)) continue;
+        for (int i = 0; i < nc; i++) {
+            int a, b;
+            vlines(&cs[i], y, &a, &b);
+            cs[i].rrank[a] = cs[i].rrank[b] = 0;
+        }
+    }
+    for (int x = 0; x < W; x++) {
+        if (!out->need_col(out->ctx, x)) continue;
+        for (int i = 0; i < nc; i++) {
+            int a, b;
+            hlines(&cs[i], x, &a, &b);
+            cs[i].crank[a] = cs[i].crank[b] = 0;
+        }
+    }
+    for (int i = 0; i < nc; i++) {
+        comp *c = &cs[i];
+        for (int k = 0; k < c->ch; k++)
+            if (c->rrank[k] == 0) c->rrank[k] = c->nr++, c->rowm[k >> 3] |= (uint8_t)(1 << (k & 7));
+        for (int k = 0; k < c->cw; k++)
+            if (c->crank[k] == 0)
+                c->crank[k] = c->ncl++, c->colm[k >> 3] |= (uint8_t)(1 << (k & 7));
+        if (!(c->plane = malloc((size_t)c->nr * c->ncl + 1))) return -1;
+    }
+    return 0;
+}
+
+typedef int (*idct_fn)(const sn_jdc_idct *, const int16_t *, unsigned, uint8_t (*)[8]);
+
+/* One needed block: its coefficients decoded (as libjpeg's decode_mcu), dequantized, then
+ * the IDCT of the rows read, whose columns read go to the compact plane. Bit reader state as
+ * in skip_ac. -1: decline. */
+static inline __attribute__((always_inline)) int full_block(comp *c, const sn_jdc_idct *it,
+                                                            idct_fn idct, int bx, int by,
+                                                            uint64_t *bp, int *np,
+                                                            const uint8_t **pp) {
+    uint64_t b = *bp;
+    int n = *np;
+    const uint8_t *p = *pp;
+    _Alignas(32) int16_t dq[64];
+    memset(dq, 0, sizeof dq);
+    REFILL();
+    READ_DC(c);
+    int v = (int16_t)c->pred * c->q[0];
+    int bad = v > SN_JDC_DQ_MAX || v < -SN_JDC_DQ_MAX;
+    dq[0] = (int16_t)v;
+    const htab *t = c->ac;
+    for (int k = 1; k < 64;) {
+        REFILL();
+        for (int i = 0; i < 4 && k < 64; i++) { /* 4 x 12 bits <= 56 */
+            int32_t e = t->sym1[b >> (64 - FAST_BITS)];
+            if (!e) goto one;
+            DROP(e & 31);
+            if (e & 32) goto eob;
+            k += (e >> 8) & 15;
+            int z = natural[k++];
+            v = (e >> 16) * c->q[z];
+            bad |= (unsigned)(v + SN_JDC_DQ_MAX) > 2 * SN_JDC_DQ_MAX;
+            dq[z] = (int16_t)v;
+        }
+        continue;
+    one: /* a long code, a code with many extra bits, or ZRL */
+        REFILL();
+        int l, sym = slow_symbol(b, t, &l);
+        if (sym < 0) return -1;
+        DROP(l);
+        int r = sym >> 4, s = sym & 15;
+        if (s) {
+            k += r;
+            v = extend((int)(b >> (64 - s)), s);
+            DROP(s);
+            int z = natural[k++];
+            v *= c->q[z];
+            bad |= (unsigned)(v + SN_JDC_DQ_MAX) > 2 * SN_JDC_DQ_MAX;
+            dq[z] = (int16_t)v;
+        } else if (r == 15) {
+            k += 16;
+        } else {
+            break;
+        }
+    }
+eob:;
+    uint8_t px[8][8];
+    unsigned rm = c->rowm[by], cm = c->colm[bx];
+    if (bad || idct(it, dq, rm, px) < 0) return -1;
+    for (unsigned rr = rm; rr; rr &= rr - 1) {
+        int r = __builtin_ctz(rr);
+        uint8_t *o = c->plane + (size_t)c->rrank[by * 8 + r] * c->ncl;
+        const int32_t *cr = c->crank + bx * 8;
+        for (unsigned cc = cm; cc; cc &= cc - 1) {
+            int x = __builtin_ctz(cc);
+            o[cr[x]] = px[r][x];
+        }
+    }
+    *bp = b, *np = n, *pp = p;
+    return 0;
+}
+
+/* Phase 1: every block of the scan. At 1/8 (full 0) each goes to its plane as DC / 8 with
+ * libjpeg's rounding and range limit, its AC codes skipped. At full scale the blocks under a
+ * read row and a read column are decoded whole and inverse-transformed where read
+ * (full_block); the others' AC codes are skipped. -1: decline. */
+static inline __attribute__((always_inline)) int
+decode_scan(const struct jpeg_decompress_struct *ci, comp *cs, int nc, data *d, int mx, int my,
+            const int full) {
+    comp *slot_c[MAX_BLOCKS];
+    int slot_x[MAX_BLOCKS], slot_y[MAX_BLOCKS], nslot = 0;
+    for (int i = 0; i < nc; i++)
+        for (int y = 0; y < cs[i].v; y++)
+            for (int x = 0; x < cs[i].h; x++)
+                slot_c[nslot] = &cs[i], slot_x[nslot] = x, slot_y[nslot++] = y;
+    long ri = ci->restart_interval, left = ri;
+    size_t seg = 0;
+    uint64_t b = 0;
+    int n = 0;
+    const uint8_t *p = d->buf;
+    const uint8_t *lim = d->buf + d->len + 16; /* p runs up to 8 bytes ahead of the bits used */
+    sn_jdc_idct it;
+    sn_jdc_idct_init(&it);
+    idct_fn idct = sn_rs_have_avx2() ? sn_jdc_idct_rows_avx2 : sn_jdc_idct_rows_scalar;
+    for (int my_ = 0; my_ < my; my_++) {
+        for (int mx_ = 0; mx_ < mx; mx_++) {
+            if (ri && left == 0) { /* restart: the segment must be used up to its last byte */
+                long used = (long)(p - d->buf) * 8 - n;
+                long end = (long)d->ends[seg] * 8;
+                if (seg + 1 >= d->nseg || used > end || end - used >= 8 ||
+                    d->rst[seg] != 0xD0 + (seg & 7))
+                    return -1;
+                p = d->buf + d->ends[seg++], b = 0, n = 0;
+                for (int i = 0; i < nc; i++) cs[i].pred = 0;
+                left = ri;
+            }
+            left--;
+            for (int j = 0; j < nslot; j++) {
+                comp *c = slot_c[j];
+                int bx = mx_ * c->h + slot_x[j], by = my_ * c->v + slot_y[j];
+                if (p > lim) return -1;
+                if (full && c->rowm[by] && c->colm[bx]) {
+                    if (full_block(c, &it, idct, bx, by, &b, &n, &p) < 0) return -1;
+                    continue;
+                }
+                REFILL();
+                READ_DC(c);
+                if (skip_ac(c->ac, &b, &n, &p) < 0) return -1;
+                if (!full)
+                    c->plane[(size_t)by * c->pw + bx] =
+                        idct_limit(DESCALE((int64_t)((int16_t)c->pred * c->q[0]), 3));
+            }
+        }
+    }
+    /* the scan ends in the last segment, with fewer than 8 bits left, then EOI */
+    long used = (long)(p - d->buf) * 8 - n;
+    long end = (long)d->ends[seg] * 8;
+    if (seg + 1 != d->nseg || used > end || end - used >= 8) return -1;
+    return 0;
+}
+
+/* decode_scan compiled once per decoder, `full` a constant in each. */
+static int decode_eighth(const struct jpeg_decompress_struct *ci, comp *cs, int nc, data *d, int mx,
+                         int my) {
+    return decode_scan(ci, cs, nc, d, mx, my, 0);
+}
+static int decode_full(const struct jpeg_decompress_struct *ci, comp *cs, int nc, data *d, int mx,
+                       int my) {
+    return decode_scan(ci, cs, nc, d, mx, my, 1);
+}
+
+/* Phase 2 at full scale: libjpeg's upsampling (jdsample.c: the triangle filters and their
+ * rounding, replication at the edges) and colour conversion of the read pixels only. */
+static int emit_full(const struct jpeg_decompress_struct *ci, const comp *cs, int nc,
+                     const sn_jdc_out *out) {
+    int W = (int)ci->image_width, H = (int)ci->image_height, nx = 0;
+    size_t rowb = (size_t)W * 3 + 4 + 64;
+    int32_t *xs = malloc((size_t)W * sizeof *xs); /* the read columns */
+    int32_t *cx = malloc((size_t)W * 2 * 3 * sizeof *cx);
+    uint8_t *val = malloc((size_t)W * 3 + 4);
+    uint8_t *mem = calloc(rowb, 1);
+    if (!xs || !cx || !val || !mem) {
+        free(xs), free(cx), free(val), free(mem);
+        return -1;
+    }
+    uint8_t *row = mem + ((64 - ((uintptr_t)mem & 63)) & 63);
+    for (int x = 0; x < W; x++)
+        if (out->need_col(out->ctx, x)) xs[nx++] = x;
+    for (int i = 0; i < nc; i++) /* compact columns of each read column's two taps */
+        for (int k = 0; k < nx; k++) {
+            int a, b;
+            hlines(&cs[i], xs[k], &a, &b);
+            cx[(size_t)i * 2 * W + 2 * k] = cs[i].crank[a];
+            cx[(size_t)i * 2 * W + 2 * k + 1] = cs[i].crank[b];
+        }
+    ycc t;
+    if (ci->jpeg_color_space == JCS_YCbCr) ycc_tables(&t);
+    for (int y = 0; y < H; y++) {
+        if (!out->need(out->ctx, y)) continue;
+        for (int i = 0; i < nc; i++) {
+            const comp *c = &cs[i];
+            int a, b;
+            vlines(c, y, &a, &b);
+            const uint8_t *pa = c->plane + (size_t)c->rrank[a] * c->ncl;
+            const uint8_t *pb = c->plane + (size_t)c->rrank[b] * c->ncl;
+            const int32_t *x2 = cx + (size_t)i * 2 * W;
+            uint8_t *v = val + (size_t)i * W;
+            switch (c->up) {
+            case UP_FULL:
+            case UP_BOX:
+                for (int k = 0; k < nx; k++) v[k] = pa[x2[2 * k]];
+                break;
+            case UP_H2V1:
+                for (int k = 0; k < nx; k++)
+                    v[k] =
+                        (uint8_t)((pa[x2[2 * k]] * 3 + pa[x2[2 * k + 1]] + 1 + (xs[k] & 1)) >> 2);
+                break;
+            case UP_H1V2: {
+                int bias = 1 + (y & 1);
+                for (int k = 0; k < nx; k++)
+                    v[k] = (uint8_t)((pa[x2[2 * k]] * 3 + pb[x2[2 * k]] + bias) >> 2);
+                break;
+            }
+            default: /* UP_H2V2 */
+                for (int k = 0; k < nx; k++) {
+                    int j = x2[2 * k], jn = x2[2 * k + 1];
+                    int s0 = pa[j] * 3 + pb[j], s1 = pa[jn] * 3 + pb[jn];
+                    v[k] = (uint8_t)((s0 * 3 + s1 + 8 - (xs[k] & 1)) >> 4);
+                }
+            }
+        }
+        if (nc == 1) {
+            for (int k = 0; k < nx; k++) memset(row + (size_t)xs[k] * 3, val[k], 3);
+        } else if (ci->jpeg_color_space == JCS_RGB) {
+            for (int k = 0; k < nx; k++) {
+                uint8_t *o = row + (size_t)xs[k] * 3;
+                o[0] = val[k], o[1] = val[W + k], o[2] = val[2 * W + k];
+            }
+        } else {
+            for (int k = 0; k < nx; k++) {
+                int Y = val[k], cb = val[W + k], cr = val[2 * W + k];
+                uint8_t *o = row + (size_t)xs[k] * 3;
+                o[0] = clamp255(Y + t.cr_r[cr]);
+                o[1] = clamp255(Y + ((t.cb_g[cb] + t.cr_g[cr]) >> 16));
+                o[2] = clamp255(Y + t.cb_b[cb]);
+            }
+        }
+        out->row(out->ctx, y, row);
+    }
+    free(xs), free(cx), free(val), free(mem);
+    return 0;
+}
+
+size_t sn_jdc_full_mem(const struct jpeg_decompress_struct *ci, size_t len, int rows, int cols) {
+    int mx, my;
+    mcu_grid(ci, &mx, &my);
+    size_t W = ci->image_width, H = ci->image_height;
+    size_t n =
+        len + PAD + 2 * 3 * sizeof(htab) + 3 * SYM1_BYTES + W * (3 + 3 * 4 + 6 * 4 + 3) + 128;
+    for (int i = 0; i < ci->num_components; i++) {
+        const jpeg_component_info *c = &ci->comp_info[i];
+        size_t ch = (H * c->v_samp_factor + ci->max_v_samp_factor - 1) / ci->max_v_samp_factor;
+        size_t cw = (W * c->h_samp_factor + ci->max_h_samp_factor - 1) / ci->max_h_samp_factor;
+        size_t r = 2 * (size_t)rows < ch ? 2 * (size_t)rows : ch;
+        size_t k = 2 * (size_t)cols < cw ? 2 * (size_t)cols : cw;
+        n += (ch + cw) * 4 + (size_t)(mx + my) * 4 + r * k + 1;
+    }
+    return n + max_segments(ci, mx, my) * (sizeof(size_t) + 1);
+}
+
+/* Both decoders: component geometry, quantizers and Huffman tables (ac_kind as build()),
+ * the scan's bytes unstuffed; then at 1/8 the planes, at full scale the plan of what is read;
+ * then the scan and the rows out. */
+static sn_jdc_status run(const struct jpeg_decompress_struct *ci, const sn_jdc_out *out, int full) {
     if (!sn_jdc_eligible(ci)) return SN_JDC_DECLINE;
     int nc = ci->num_components, mx, my;
     mcu_grid(ci, &mx, &my);
     comp cs[3];
     memset(cs, 0, sizeof cs);
     htab *tabs = malloc(2 * (size_t)nc * sizeof *tabs);
+    int32_t *sym1 = full ? malloc((size_t)nc * SYM1_BYTES) : NULL;
     data d = {0};
     sn_jdc_status st = SN_JDC_NOMEM;
-    if (!tabs) goto done;
+    if (!tabs || (full && !sym1)) goto done;
     for (int i = 0; i < nc; i++) {
         const jpeg_component_info *ji = &ci->comp_info[i];
         comp *c = &cs[i];
-        c->h = ji->h_samp_factor, c->v = ji->v_samp_factor;
+        tabs[2 * i].sym1 = NULL;
+        tabs[2 * i + 1].sym1 = full ? sym1 + (size_t)i * (1 << FAST_BITS) : NULL;
+        c->h = nc == 1 ? 1 : ji->h_samp_factor, c->v = nc == 1 ? 1 : ji->v_samp_factor;
         c->hx = nc == 1 ? 1 : ci->max_h_samp_factor / c->h;
         c->vx = nc == 1 ? 1 : ci->max_v_samp_factor / c->v;
-        c->pw = nc == 1 ? mx : mx * c->h;
-        c->ph = nc == 1 ? my : my * c->v;
+        c->pw = mx * c->h, c->ph = my * c->v;
         const JQUANT_TBL *q = ci->quant_tbl_ptrs[ji->quant_tbl_no];
         for (int k = 0; k < 64; k++) c->q[k] = (int16_t)q->quantval[k];
-        if (!(c->plane = malloc(plane_bytes(ci, i, mx, my)))) goto done;
-        st = SN_JDC_DECLINE;
+        if (!full && !(c->plane = malloc(plane_bytes(ci, i, mx, my)))) goto done;
         int dn = ji->dc_tbl_no, an = ji->ac_tbl_no;
         if (dn < 0 || dn >= NUM_HUFF_TBLS || an < 0 || an >= NUM_HUFF_TBLS ||
             build(&tabs[2 * i], ci->dc_huff_tbl_ptrs[dn], 0) < 0 ||
-            build(&tabs[2 * i + 1], ci->ac_huff_tbl_ptrs[an], 1) < 0)
+            build(&tabs[2 * i + 1], ci->ac_huff_tbl_ptrs[an], 1) < 0) {
+            st = SN_JDC_DECLINE;
             goto done;
+        }
         c->dc = &tabs[2 * i], c->ac = &tabs[2 * i + 1];
-        st = SN_JDC_NOMEM;
     }
+    if (full && plan_comps(ci, out, cs, nc, mx, my) < 0) goto done;
     const struct jpeg_source_mgr *src = ci->src;
     if (!src || !src->next_input_byte) {
         st = SN_JDC_DECLINE;
@@ -468,16 +866,29 @@ sn_jdc_status sn_jdc_decode(const struct jpeg_decompress_struct *ci, const sn_jd
     }
     d.len = d.ends[d.nseg - 1];
     memset(d.buf + d.len, 0, PAD);
-    if (decode_blocks(ci, cs, nc, &d, mx, my) < 0) {
+    if ((full ? decode_full(ci, cs, nc, &d, mx, my) : decode_eighth(ci, cs, nc, &d, mx, my)) < 0) {
         st = SN_JDC_DECLINE;
         goto done;
     }
-    st = emit_rows(ci, cs, nc, out) < 0 ? SN_JDC_NOMEM : SN_JDC_DONE;
+    st = (full ? emit_full(ci, cs, nc, out) : emit_rows(ci, cs, nc, out)) < 0 ? SN_JDC_NOMEM
+                                                                              : SN_JDC_DONE;
 done:
-    for (int i = 0; i < nc; i++) free(cs[i].plane);
+    for (int i = 0; i < nc; i++) {
+        free(cs[i].rowm), free(cs[i].colm), free(cs[i].rrank), free(cs[i].crank);
+        free(cs[i].plane);
+    }
     free(tabs);
+    free(sym1);
     free(d.buf);
     free(d.ends);
     free(d.rst);
     return st;
+}
+
+sn_jdc_status sn_jdc_decode(const struct jpeg_decompress_struct *ci, const sn_jdc_out *out) {
+    return run(ci, out, 0);
+}
+
+sn_jdc_status sn_jdc_decode_full(const struct jpeg_decompress_struct *ci, const sn_jdc_out *out) {
+    return out->need_col ? run(ci, out, 1) : SN_JDC_DECLINE;
 }

@@ -9,8 +9,10 @@
  * window are the same as a full decode's (tests/unit/test_stream.c proves it for odd sizes,
  * every orientation, gray, CMYK, progressive, arithmetic, restart markers, 4:2:0/4:2:2/4:4:4).
  * At scale 1/8 a baseline JPEG goes first to the skipping decoder (jpegdc.h), which parses
- * the AC codes without decoding them and is 1.4-1.6x libjpeg's speed on 12 MP photos; it
- * declines anything it does not handle as libjpeg would, and libjpeg then decodes as above.
+ * the AC codes without decoding them and is 1.4-1.6x libjpeg's speed on 12 MP photos; at full
+ * scale, when the sink reads under 1/40 of the pixels (a big photo in exact mode), to the
+ * sparse one, which transforms only the samples read (full_path). Either declines anything it
+ * does not handle as libjpeg would, and libjpeg then decodes as above.
  * PNG: rows are read one at a time up to the last needed one (interlaced images need every
  * pass, so they are read whole). Every libjpeg/libpng error ends in a status via longjmp. */
 #include "common/stream.h"
@@ -32,6 +34,7 @@
 struct sn_stream {
     sn_stream_info info;
     int no_skip, no_dc, used_dc;
+    int full_mode, used_full; /* sn_stream_full_scale; whether the last run used it */
     long long max_pixels;
     size_t len;
     /* JPEG */
@@ -57,6 +60,14 @@ void sn_stream_no_dc(sn_stream *s) {
 
 int sn_stream_used_dc(const sn_stream *s) {
     return s->used_dc;
+}
+
+void sn_stream_full_scale(sn_stream *s, int mode) {
+    s->full_mode = mode;
+}
+
+int sn_stream_used_full_scale(const sn_stream *s) {
+    return s->used_full;
 }
 
 /* Scale 1/8 of a baseline JPEG goes to the skipping decoder (jpegdc.h) first; with no_skip
@@ -218,6 +229,9 @@ static void stored_box(const sn_stream *s, int ow, int oh, const sn_sink *k, int
     *sy0 = ay < by ? ay : by, *sy1 = (ay < by ? by : ay) + 1;
 }
 
+static int full_path(const sn_stream *s, int m, const sn_sink *k);
+static void count_needed(const sn_stream *s, const sn_sink *k, int *rows, int *cols);
+
 size_t sn_stream_mem_estimate(const sn_stream *s, int m, const sn_sink *k) {
     int ow, oh, sx0, sx1, sy0, sy1;
     stored_scaled(s, m, &ow, &oh);
@@ -235,6 +249,12 @@ size_t sn_stream_mem_estimate(const sn_stream *s, int m, const sn_sink *k) {
         size_t d = sn_jdc_mem(&s->ci, s->len);
         if (d > n) n = d;
     }
+    if (full_path(s, m, k)) {
+        int rows, cols;
+        count_needed(s, k, &rows, &cols);
+        size_t d = sn_jdc_full_mem(&s->ci, s->len, rows, cols);
+        if (d > n) n = d;
+    }
     return n;
 }
 
@@ -248,6 +268,37 @@ static int stored_row_needed(const sn_stream *s, const sn_sink *k, int oh, int s
     int o = s->info.orientation, v = displayed_line(o, oh, sy);
     if (o <= 4) return v >= k->y0 && v < k->y1 && k->row_needed(k->ctx, v);
     return v >= k->x0 && v < k->x1 && k->col_needed(k->ctx, v);
+}
+
+/* Whether the sink reads stored column sx (of ow). */
+static int stored_col_needed(const sn_stream *s, const sn_sink *k, int ow, int sx) {
+    int o = s->info.orientation;
+    int v = o == 2 || o == 3 || o == 7 || o == 8 ? ow - 1 - sx : sx;
+    if (o <= 4) return v >= k->x0 && v < k->x1 && k->col_needed(k->ctx, v);
+    return v >= k->y0 && v < k->y1 && k->row_needed(k->ctx, v);
+}
+
+/* Stored rows and columns the sink reads at full scale. */
+static void count_needed(const sn_stream *s, const sn_sink *k, int *rows, int *cols) {
+    *rows = *cols = 0;
+    for (int y = 0; y < s->sh; y++) *rows += stored_row_needed(s, k, s->sh, y);
+    for (int x = 0; x < s->sw; x++) *cols += stored_col_needed(s, k, s->sw, x);
+}
+
+/* Full scale goes to the sparse decoder (jpegdc.h) when the sink reads under 1/40 of the
+ * pixels and the file is one it takes; sn_stream_full_scale forces it on or off. Every block
+ * is still entropy-decoded and a read block costs it more than libjpeg's SIMD path, so it
+ * pays only when few blocks are read: a 4000x3000 photo resized to 256 (1.7% of its pixels
+ * read) decodes in 0.8x libjpeg's time, one of 2560x1920 (4.1%) in 1.6x (build/decode-ab
+ * --exact; docs/request-path.md). */
+static int full_path(const sn_stream *s, int m, const sn_sink *k) {
+    if (s->info.format != SN_FMT_JPEG || m != 8 || s->no_skip || s->cmyk || s->full_mode < 0 ||
+        !sn_jdc_eligible(&s->ci))
+        return 0;
+    if (s->full_mode > 0) return 1;
+    int rows, cols;
+    count_needed(s, k, &rows, &cols);
+    return (long long)rows * cols * 40 < (long long)s->sw * s->sh;
 }
 
 /* How many rows from stored row sy on (all before `last`) the sink does not read and
@@ -314,17 +365,24 @@ static void dc_row(void *c, int sy, const uint8_t *rgb) {
     deliver(d->s, d->k, d->ow, d->oh, sy, rgb, 0);
 }
 
+static int dc_need_col(void *c, int sx) {
+    const dc_ctx *d = c;
+    return stored_col_needed(d->s, d->k, d->ow, sx);
+}
+
 static sn_image_status run_jpeg(sn_stream *s, int m, const sn_sink *k, char *err, size_t errlen) {
     struct jpeg_decompress_struct *ci = &s->ci;
-    if (dc_path(s, m)) {
+    int full = full_path(s, m, k);
+    s->used_dc = s->used_full = 0;
+    if (full || dc_path(s, m)) {
         dc_ctx d = {s, k, 0, 0, 0, 0};
         int sx0, sx1;
         stored_scaled(s, m, &d.ow, &d.oh);
         stored_box(s, d.ow, d.oh, k, &sx0, &sx1, &d.sy0, &d.sy1);
-        sn_jdc_out out = {&d, dc_need, dc_row};
-        sn_jdc_status st = sn_jdc_decode(ci, &out);
+        sn_jdc_out out = {&d, dc_need, dc_row, dc_need_col};
+        sn_jdc_status st = full ? sn_jdc_decode_full(ci, &out) : sn_jdc_decode(ci, &out);
         if (st == SN_JDC_DONE) {
-            s->used_dc = 1;
+            s->used_dc = !full, s->used_full = full;
             return SN_IMG_OK;
         }
         if (st == SN_JDC_NOMEM) {

@@ -6,7 +6,8 @@
  * hands each needed line to the sink in display orientation. Rows below the window are still
  * entropy-decoded (skipped, not dropped), so a JPEG cut short anywhere is refused as before.
  * Scale 1/8 of a baseline JPEG is decoded by common/jpegdc.c instead (same pixels as libjpeg
- * but for 4:2:0 chroma, which stays at its DC: jpegdc.h).
+ * but for 4:2:0 chroma, which stays at its DC: jpegdc.h), and so is full scale when the sink
+ * reads few of the pixels (libjpeg's pixels, bit for bit, where read).
  * Internal to common/: sn_input_from_bytes (input.h) is the one caller in the service. */
 #ifndef SN_STREAM_H
 #define SN_STREAM_H
@@ -59,5 +60,10 @@ void sn_stream_no_skip(sn_stream *s);
 void sn_stream_no_dc(sn_stream *s);
 int sn_stream_used_dc(const sn_stream *s);
 int sn_stream_dc_same_as_libjpeg(const sn_stream *s);
+/* Tests: full scale through the sparse decoder (jpegdc.h) always where it can (mode 1), never
+ * (-1), or when the sink reads under 1/40 of the pixels (0, the default); whether the last
+ * run did. */
+void sn_stream_full_scale(sn_stream *s, int mode);
+int sn_stream_used_full_scale(const sn_stream *s);
 
 #endif

@@ -5,7 +5,9 @@
  * resampling plan (common/resize.c), with a memory budget hook. The first byte picks the DCT
  * downscale target, the preprocessing preset and the mode. And a differential check: the
  * skipping 1/8 decoder (common/jpegdc.c) against libjpeg's own 1/8 decode: the same status,
- * and the same pixels where it promises them (all but 4:2:0 chroma), or abort. */
+ * and the same pixels where it promises them (all but 4:2:0 chroma), or abort; and the
+ * full-scale sparse decoder of exact mode against libjpeg's full decode: the same status and
+ * the same pixels under the rows and columns a sparse sink reads. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +74,58 @@ static sn_image_status decode_eighth(const uint8_t *d, size_t n, int no_dc, uint
     return st;
 }
 
+/* Lines a sparse sink reads (about 1 in 4, in irregular runs). */
+static int sparse(void *c, int i) {
+    (void)c;
+    return ((unsigned)i * 2654435761u >> 28) < 4;
+}
+
+/* The whole image at full scale: with the sparse decoder forced (mode 1) and a sparse sink,
+ * or libjpeg's full decode (no_skip). */
+static sn_image_status decode_full(const uint8_t *d, size_t n, int ours, uint8_t **pix, int *w,
+                                   int *h, int *used) {
+    sn_stream *s;
+    sn_stream_info si;
+    char err[256];
+    *pix = NULL;
+    sn_image_status st = sn_stream_open(d, n, 1000000, &s, &si, err, sizeof err);
+    if (st != SN_IMG_OK) return st;
+    sn_stream_scaled_size(s, 8, w, h);
+    eighth e = {*w, calloc((size_t)*w * *h, 3)};
+    if (!e.pix || si.orientation != 1) {
+        free(e.pix);
+        sn_stream_close(s);
+        return SN_IMG_EMPTY;
+    }
+    if (ours)
+        sn_stream_full_scale(s, 1);
+    else
+        sn_stream_no_skip(s);
+    sn_sink k = {0, *w, 0, *h, &e, ours ? sparse : every, ours ? sparse : every, put_row, put_col};
+    st = sn_stream_run(s, 8, &k, err, sizeof err);
+    *used = sn_stream_used_full_scale(s);
+    sn_stream_close(s);
+    *pix = e.pix;
+    return st;
+}
+
+static void differential_full(const uint8_t *d, size_t n) {
+    if (sn_image_sniff(d, n) != SN_FMT_JPEG) return;
+    uint8_t *a, *b;
+    int w, h, w2, h2, used, u2;
+    sn_image_status sa = decode_full(d, n, 1, &a, &w, &h, &used);
+    sn_image_status sb = decode_full(d, n, 0, &b, &w2, &h2, &u2);
+    if (sa != sb) abort();
+    if (sa == SN_IMG_OK)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w && sparse(NULL, y); x++)
+                if (sparse(NULL, x) &&
+                    memcmp(a + ((size_t)y * w + x) * 3, b + ((size_t)y * w + x) * 3, 3) != 0)
+                    abort();
+    free(a);
+    free(b);
+}
+
 static void differential_eighth(const uint8_t *d, size_t n) {
     if (sn_image_sniff(d, n) != SN_FMT_JPEG) return;
     uint8_t *a, *b;
@@ -108,6 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sn_input_from_bytes(&p, &o, data + 1, size - 1, x, &info, err, sizeof err);
     if (held != 0) abort(); /* every reservation given back */
     differential_eighth(data + 1, size - 1);
+    differential_full(data + 1, size - 1);
     /* the whole-image decoder */
     sn_image img;
     if (sn_image_decode(data + 1, size - 1, 4000000, (mode & 1) ? 64 : 0, &img, err, sizeof(err)) ==

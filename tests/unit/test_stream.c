@@ -14,7 +14,9 @@
 
 #include "common/image.h"
 #include "common/input.h"
+#include "common/jpegdc.h"
 #include "common/preprocess.h"
+#include "common/resize.h"
 #include "common/stream.h"
 #include "tests/unit/shared.h"
 
@@ -143,6 +145,10 @@ static void rect_col(void *c, int x, const uint8_t *py, ptrdiff_t ys) {
     }
 }
 
+/* sn_stream_full_scale mode for the cropped decodes (0: the default), and whether the last
+ * one used the full-scale sparse decoder. */
+static int full_mode, used_full;
+
 /* Decode rectangle [x0,x1) x [y0,y1) at scale m, cropped (no_skip 0) or not. */
 static sn_image_status decode_rect(const uint8_t *b, size_t n, int m, int no_skip, rect *r) {
     sn_stream *s;
@@ -153,9 +159,11 @@ static sn_image_status decode_rect(const uint8_t *b, size_t n, int m, int no_ski
     r->pix = calloc(np, 3);
     r->seen = calloc(np, 1);
     if (no_skip) sn_stream_no_skip(s);
+    sn_stream_full_scale(s, full_mode);
     int (*pick)(void *, int) = r->sparse ? sparse_rows : all_rows;
     sn_sink k = {r->x0, r->x1, r->y0, r->y1, r, pick, pick, rect_row, rect_col};
     st = sn_stream_run(s, m, &k, err, sizeof err);
+    used_full = sn_stream_used_full_scale(s);
     sn_stream_close(s);
     int w = r->x1 - r->x0;
     if (st == SN_IMG_OK)
@@ -196,6 +204,8 @@ static rect full_decode(const uint8_t *b, size_t n, int m, const char *what) {
     return full;
 }
 
+static int windows_full, windows_8; /* windows at 8/8, and those the sparse decoder took */
+
 /* The window [x0,x1) x [y0,y1) of a cropped decode at scale m equals the same window of the
  * full decode at that scale. */
 static void check_window(const uint8_t *b, size_t n, int m, const rect *full, int x0, int x1,
@@ -205,12 +215,17 @@ static void check_window(const uint8_t *b, size_t n, int m, const rect *full, in
     x1 = x1 > w ? w : x1, y1 = y1 > h ? h : y1;
     rect win = {x0, x1, y0, y1, NULL, NULL, sparse};
     cr_assert_eq(decode_rect(b, n, m, 0, &win), SN_IMG_OK, "%s m=%d: %s", what, m, err);
+    windows_8 += m == 8, windows_full += m == 8 && used_full;
     for (int y = y0; y < y1; y++) {
         const uint8_t *a = win.pix + (size_t)(y - y0) * (x1 - x0) * 3;
         const uint8_t *c = full->pix + ((size_t)y * w + x0) * 3;
         const uint8_t *seen = win.seen + (size_t)(y - y0) * (x1 - x0);
         for (int x = 0; x < x1 - x0; x++) {
-            if (!seen[x] || memcmp(a + x * 3, c + x * 3, 3) == 0) continue;
+            /* a sparse sink reads the pixels under its lines and columns only (the full-scale
+             * decoder leaves the others unset) */
+            if (!seen[x] || (sparse && !(sparse_line(x0 + x) && sparse_line(y))) ||
+                memcmp(a + x * 3, c + x * 3, 3) == 0)
+                continue;
             cr_assert_fail("%s, scale %d/8, window [%d,%d)x[%d,%d) of %dx%d%s: pixel (%d,%d) is "
                            "%d,%d,%d, full decode %d,%d,%d",
                            what, m, x0, x1, y0, y1, w, h, sparse ? ", sparse lines" : "", x0 + x, y,
@@ -300,6 +315,54 @@ Test(stream, crop_with_every_orientation) {
         sn_image_free(&ref);
         free(b);
     }
+}
+
+/* The full-scale decoder of exact mode (jpegdc.h), forced on for every window: libjpeg's pixels
+ * bit for bit under every row and column a sink reads, for each way libjpeg-turbo upsamples
+ * (fancy 2h1v, 1h2v, 2h2v; box for 4:1:1 and for chroma 2 samples wide), odd and tiny sizes,
+ * restart markers, gray, 4 EXIF orientations. Files it does not take (progressive, arithmetic,
+ * CMYK) go to libjpeg as before. */
+Test(stream, full_scale_decoder_is_libjpeg_bit_for_bit) {
+    static const struct {
+        jspec s;
+        int takes;
+    } specs[] = {
+        {{333, 257, 3, 2, 2, 0, 0, 0, 90}, 1}, {{333, 257, 3, 2, 1, 0, 0, 0, 90}, 1},
+        {{333, 257, 3, 1, 2, 0, 0, 0, 90}, 1}, {{333, 257, 3, 1, 1, 0, 0, 0, 97}, 1},
+        {{333, 257, 3, 4, 1, 0, 0, 0, 90}, 1}, {{301, 199, 1, 1, 1, 0, 0, 0, 85}, 1},
+        {{347, 263, 3, 2, 2, 0, 0, 1, 90}, 1}, {{347, 263, 3, 1, 1, 0, 0, 2, 75}, 1},
+        {{3, 21, 3, 2, 2, 0, 0, 0, 90}, 1},    {{5, 7, 3, 2, 1, 0, 0, 0, 90}, 1},
+        {{17, 9, 3, 2, 2, 0, 0, 0, 100}, 1},   {{1001, 75, 3, 2, 2, 0, 0, 0, 80}, 1},
+        {{334, 256, 3, 2, 2, 0, 0, 0, 90}, 1}, {{200, 150, 3, 1, 2, 0, 0, 0, 90}, 1},
+        {{347, 263, 3, 2, 2, 1, 0, 0, 90}, 0}, {{347, 263, 3, 2, 2, 0, 1, 0, 90}, 0},
+        {{259, 171, 4, 2, 2, 0, 0, 0, 92}, 0},
+    };
+    static const int orients[] = {1, 3, 6, 8};
+    full_mode = 1;
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        size_t n;
+        uint8_t *b = make_jpeg(&specs[i].s, &n);
+        for (size_t j = 0; j < sizeof orients / sizeof orients[0]; j++) {
+            size_t on;
+            uint8_t *ob = with_orientation(b, n, orients[j], &on);
+            char what[128];
+            snprintf(what, sizeof what,
+                     "full scale: JPEG %dx%d comps %d sampling %dx%d%s%s%s%s o%d", specs[i].s.w,
+                     specs[i].s.h, specs[i].s.comps, specs[i].s.hs, specs[i].s.vs,
+                     specs[i].s.progressive ? " progressive" : "",
+                     specs[i].s.arith ? " arithmetic" : "", specs[i].s.restart ? " restart" : "",
+                     specs[i].s.quality == 100 ? " q100" : "", orients[j]);
+            windows_8 = windows_full = 0;
+            check_many(ob, on, what, 1 << 8);
+            cr_assert_gt(windows_8, 0, "%s", what);
+            cr_assert_eq(windows_full, specs[i].takes ? windows_8 : 0,
+                         "%s: %d of %d windows through the full-scale decoder", what, windows_full,
+                         windows_8);
+            free(ob);
+        }
+        free(b);
+    }
+    full_mode = 0;
 }
 
 /* ---- the shared images ------------------------------------------------------------------- */
@@ -404,27 +467,115 @@ Test(stream, decoded_rows_are_off_simd_store_alignment) {
 Test(stream, shared_images_crop_is_identical) {
     sn_test_shared("images/caffe_cat.jpg");
     size_t n;
+    int sparse_photos = 0;
     for (size_t i = 0; i < sizeof photos / sizeof photos[0]; i++) {
         uint8_t *b = slurp(photos[i], &n);
         cr_assert_not_null(b, "%s missing", photos[i]);
         int huge = strstr(photos[i], "huge") != NULL;
         check_many(b, n, photos[i], huge ? (1 << 1) : (1 << 8) | (1 << 5) | (1 << 4));
+        if (!huge) { /* and the full-scale sparse decoder on every window of the real photo */
+            full_mode = 1;
+            windows_8 = windows_full = 0;
+            check_many(b, n, photos[i], 1 << 8);
+            full_mode = 0;
+            cr_assert(windows_full == 0 || windows_full == windows_8, "%s: %d of %d windows",
+                      photos[i], windows_full, windows_8);
+            sparse_photos += windows_full > 0;
+        }
         free(b);
     }
+    cr_assert_geq(sparse_photos, 15, "only %d photos through the full-scale decoder",
+                  sparse_photos);
+}
+
+/* The megvii preset (OpenCV, BGR, no normalisation) and a torchvision-style one (Pillow). */
+static const sn_preprocess presets[2] = {
+    {0, SN_RESIZE_OPENCV_BILINEAR, 256, 1, 224, {0, 0, 0}, {1, 1, 1}},
+    {1,
+     SN_RESIZE_PILLOW_BILINEAR,
+     256,
+     0,
+     224,
+     {123.675f, 116.28f, 103.53f},
+     {58.395f, 57.12f, 57.375f}}};
+
+/* By default a big photo in exact mode goes to the full-scale sparse decoder (it reads 0.8%
+ * of a 6000x4000 image's pixels), and the tensor is that of libjpeg's whole decode resized:
+ * bit for bit, both presets, and with the EXIF-rotated photo too. */
+Test(stream, exact_mode_uses_the_sparse_decoder_on_a_big_photo) {
+    sn_test_shared("images/edge_huge_6000x4000_coffee.jpg");
+    size_t n;
+    uint8_t *b = slurp("edge_huge_6000x4000_coffee.jpg", &n);
+    cr_assert_not_null(b);
+    float *a = malloc(3 * 224 * 224 * sizeof(float)), *c = malloc(3 * 224 * 224 * sizeof(float));
+    for (int o = 1; o <= 6; o += 5) {
+        size_t on;
+        uint8_t *ob = with_orientation(b, n, o, &on);
+        sn_image im;
+        cr_assert_eq(sn_image_decode(ob, on, 0, 0, &im, err, sizeof err), SN_IMG_OK, "%s", err);
+        for (int p = 0; p < 2; p++) {
+            sn_input_opts opt = {.max_pixels = 0, .mode = SN_PRE_EXACT};
+            sn_input_info info;
+            cr_assert_eq(sn_input_from_bytes(&presets[p], &opt, ob, on, a, &info, err, sizeof err),
+                         SN_IMG_OK, "%s", err);
+            /* OpenCV reads 2 taps per output; Pillow's filter widens with the downscale and
+             * reads most of the window: there libjpeg is faster and keeps it */
+            cr_assert_eq(info.own_decoder, p == 0 ? 2 : 0, "orientation %d preset %d", o, p);
+            cr_assert_eq(
+                sn_preprocess_image(&presets[p], im.rgb, im.width, im.height, c, err, sizeof err),
+                0);
+            cr_assert_eq(memcmp(a, c, 3 * 224 * 224 * sizeof(float)), 0,
+                         "orientation %d preset %d: tensors differ", o, p);
+        }
+        sn_image_free(&im);
+        free(ob);
+    }
+    free(a);
+    free(c);
+    free(b);
+}
+
+/* The full-scale decoder's IDCT (jpegdc.h): the AVX2 twin gives the scalar one's bytes and
+ * status on random blocks (sparse, dense, near and past the bounds where it declines) at
+ * random sets of rows. */
+Test(stream, full_scale_idct_avx2_is_scalar) {
+    if (!sn_rs_have_avx2()) cr_skip_test("SKIP: no AVX2 on this CPU");
+    sn_jdc_idct t;
+    sn_jdc_idct_init(&t);
+    uint32_t seed = 20261205;
+    int declined = 0, taken = 0;
+    for (int it = 0; it < 40000; it++) {
+        int16_t dq[64] = {0};
+        int kind = it % 4, lim = kind == 0 ? 64 : kind == 1 ? 1024 : kind == 2 ? 8191 : 2048;
+        int count = kind == 0 ? 3 : kind == 3 ? 1 : 64;
+        for (int i = 0; i < count; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            int pos = kind == 3 ? 0 : (int)(seed >> 26);
+            seed = seed * 1664525u + 1013904223u;
+            dq[pos] = (int16_t)((int)(seed >> 8) % (2 * lim + 1) - lim);
+        }
+        seed = seed * 1664525u + 1013904223u;
+        unsigned rows = seed >> 24;
+        uint8_t x[8][8], y[8][8];
+        memset(x, 0xA5, sizeof x), memset(y, 0xA5, sizeof y);
+        int rx = sn_jdc_idct_rows_scalar(&t, dq, rows, x),
+            ry = sn_jdc_idct_rows_avx2(&t, dq, rows, y);
+        cr_assert_eq(rx, ry, "block %d: status %d vs %d", it, rx, ry);
+        if (rx < 0) {
+            declined++;
+            continue;
+        }
+        taken++;
+        for (int r = 0; r < 8; r++)
+            if (rows >> r & 1)
+                cr_assert_eq(memcmp(x[r], y[r], 8), 0, "block %d row %d differs", it, r);
+    }
+    cr_assert(declined > 100 && taken > 10000, "declined %d, taken %d", declined, taken);
 }
 
 /* The exact-mode tensor (window decode + plan) equals the whole image decoded and then
  * preprocessed, for both presets, bit for bit. */
 Test(stream, exact_tensor_equals_full_decode_then_preprocess) {
-    static const sn_preprocess presets[2] = {
-        {0, SN_RESIZE_OPENCV_BILINEAR, 256, 1, 224, {0, 0, 0}, {1, 1, 1}},
-        {1,
-         SN_RESIZE_PILLOW_BILINEAR,
-         256,
-         0,
-         224,
-         {123.675f, 116.28f, 103.53f},
-         {58.395f, 57.12f, 57.375f}}};
     static const jspec specs[] = {{333, 257, 3, 2, 2, 0, 0, 0, 90},
                                   {259, 371, 4, 1, 1, 0, 0, 0, 90},
                                   {301, 299, 1, 1, 1, 1, 0, 0, 85},
