@@ -38,7 +38,7 @@ typedef struct {
     uint8_t val[256];
     /* DC: (code + extra bits) | size << 8. AC: bits | zigzag advance << 8 | EOB << 15 for a
      * run of whole symbols. 0: take the one-symbol path. */
-    uint32_t fast[1 << FAST_BITS];
+    uint16_t fast[1 << FAST_BITS]; /* 16 bits: the hot tables of 3 components fit L1 */
     /* AC, for the full-scale decoder (else NULL): one whole symbol and its extra bits in the
      * window: bits used | EOB << 5 | run << 8 | extended value << 16. 0: the one-symbol path. */
     int32_t *sym1;
@@ -104,7 +104,7 @@ static int build(htab *t, const JHUFF_TBL *h, int ac) {
             }
             if (t->sym1) t->sym1[i] = e1;
         }
-        t->fast[i] = e;
+        t->fast[i] = (uint16_t)e;
     }
     return 0;
 }
