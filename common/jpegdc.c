@@ -40,7 +40,7 @@ typedef struct {
      * run of whole symbols. 0: take the one-symbol path. */
     uint16_t fast[1 << FAST_BITS]; /* 16 bits: the hot tables of 3 components fit L1 */
     /* AC, for the full-scale decoder (else NULL): one whole symbol and its extra bits in the
-     * window: bits used | EOB << 5 | run << 8 | extended value << 16. 0: the one-symbol path. */
+     * window: bits used | EOB << 7 | run << 8 | extended value << 16. 0: the one-symbol path. */
     int32_t *sym1;
 } htab;
 
@@ -59,6 +59,7 @@ static int build(htab *t, const JHUFF_TBL *h, int ac) {
         t->valoff[l] = k - code;
         t->maxcode[l] = h->bits[l] ? code + h->bits[l] - 1 : -1;
         for (int i = 0; i < h->bits[l]; i++, code++, k++) {
+            if (code >= 1 << l) return -1; /* over-subscribed: before it indexes past look[] */
             if (!ac && h->huffval[k] > 15) return -1;
             if (l <= LOOK_BITS)
                 for (int j = 0; j < 1 << (LOOK_BITS - l); j++)
@@ -99,7 +100,7 @@ static int build(htab *t, const JHUFF_TBL *h, int ac) {
                     int v = (i >> (FAST_BITS - l - sz)) & ((1 << sz) - 1);
                     e1 = (l + sz) | r << 8 | (int32_t)((uint32_t)extend(v, sz) << 16);
                 } else if (r == 0) {
-                    e1 = l | 1 << 5; /* EOB */
+                    e1 = l | 1 << 7; /* EOB */
                 }
             }
             if (t->sym1) t->sym1[i] = e1;
@@ -282,9 +283,15 @@ static int unstuff(const uint8_t *p, size_t n, size_t cap, data *d) {
         size_t j = (size_t)(f - p);
         memcpy(d->buf + o, p + i, j - i);
         o += j - i;
+        size_t ff = j;
         while (j < n && p[j] == 0xFF) j++; /* fill bytes before a marker */
         if (j >= n) return -1;
         if (p[j] == 0) {
+            /* FF FF 00: libjpeg-turbo's fast Huffman path takes FF FF for a marker, pads the
+             * MCU with zero bits, then decodes it again on its slow path without clearing the
+             * coefficients the first pass wrote (jdhuff.c); its pixels there are not the
+             * data's. No encoder writes fill bytes inside entropy data: leave it to libjpeg. */
+            if (j - ff > 1) return -1;
             d->buf[o++] = 0xFF;
         } else {
             if (d->nseg == d->cap) return -1; /* more restart markers than intervals */
@@ -302,7 +309,7 @@ static int unstuff(const uint8_t *p, size_t n, size_t cap, data *d) {
         uint32_t e_ = (c)->dc->fast[b >> (64 - FAST_BITS)];                                        \
         int s_, v_ = 0, l_;                                                                        \
         if (e_) {                                                                                  \
-            l_ = (int)(e_ & 31), s_ = (int)(e_ >> 8) & 15;                                         \
+            l_ = (int)(e_ & 63), s_ = (int)(e_ >> 8) & 15;                                         \
             v_ = (int)(b >> (64 - l_)) & ((1 << s_) - 1);                                          \
         } else {                                                                                   \
             if ((s_ = slow_symbol(b, (c)->dc, &l_)) < 0) return -1;                                \
@@ -331,7 +338,7 @@ static inline __attribute__((always_inline)) int skip_ac(const htab *t, uint64_t
             uint32_t e = t->fast[b >> (64 - FAST_BITS)];
             int adv = (int)(e >> 8) & 127;
             if (!e || k + adv >= 64) goto one;
-            DROP((int)(e & 31));
+            DROP((int)(e & 63)); /* & 63: what x86's shift does anyway, so no AND */
             if (e >> 15) goto done;
             k += adv;
         }
@@ -605,8 +612,8 @@ static inline __attribute__((always_inline)) int full_block(comp *c, const sn_jd
         for (int i = 0; i < 4 && k < 64; i++) { /* 4 x 12 bits <= 56 */
             int32_t e = t->sym1[b >> (64 - FAST_BITS)];
             if (!e) goto one;
-            DROP(e & 31);
-            if (e & 32) goto eob;
+            DROP(e & 63);
+            if (e & 128) goto eob;
             k += (e >> 8) & 15;
             int z = natural[k++];
             v = (e >> 16) * c->q[z];

@@ -828,53 +828,158 @@ Test(stream, eighth_scale_decoder_on_a_420_photo) {
 
 /* Corrupt and cut-short files: the skipping decoder declines whatever libjpeg would refuse
  * (libjpeg then names the fault), and what it accepts it decodes as libjpeg does. */
+/* Where a JPEG's entropy-coded data starts: after its SOS segment (0: none). */
+static size_t scan_start(const uint8_t *b, size_t n) {
+    for (size_t j = 2; j + 3 < n; j++)
+        if (b[j] == 0xFF && b[j + 1] == 0xDA) return j + 2 + ((size_t)b[j + 2] << 8 | b[j + 3]);
+    return 0;
+}
+
+/* Damage kind k (0 a flipped bit, 1 a byte, 2 a marker, 3 cut short, 4 a fill byte before
+ * the first stuffed FF 00 from there on) at a random place of b's entropy data (from sos), into
+ * c (n + 1 bytes); the new length (n when kind 4 found no FF 00). */
+static size_t damage(const uint8_t *b, size_t n, size_t sos, int k, uint32_t *seed, uint8_t *c,
+                     size_t *at_out) {
+    memcpy(c, b, n);
+    size_t len = n;
+    *seed = *seed * 1664525u + 1013904223u;
+    size_t at = sos + (*seed >> 8) % (n - sos);
+    switch (k) {
+    case 0:
+        c[at] ^= (uint8_t)(1u << (*seed & 7));
+        break;
+    case 1:
+        c[at] = (uint8_t)(*seed >> 3);
+        break;
+    case 2:
+        c[at] = 0xFF, c[at + 1 < n ? at + 1 : at] = (uint8_t)(0xD0 + (*seed & 15));
+        break;
+    case 3:
+        len = at;
+        break;
+    default:
+        for (size_t j = at; j + 1 < n; j++)
+            if (b[j] == 0xFF && b[j + 1] == 0) {
+                memcpy(c + j + 1, b + j, n - j);
+                len = n + 1;
+                break;
+            }
+    }
+    *at_out = at;
+    return len;
+}
+
+/* Each spec's JPEG damaged `tries` times (kinds 0 .. kinds-1 of damage(), in turn), decoded by
+ * cmp (our decoder against libjpeg); counts of files it accepted and refused. A fill byte in
+ * the data (kind 4) always goes to libjpeg. */
+typedef sn_image_status (*cmp_fn)(const uint8_t *, size_t, const char *, int *);
+static void damaged(const jspec *specs, size_t nspecs, int kinds, int tries, uint32_t seed,
+                    cmp_fn cmp, int *accepted, int *refused, int *fills) {
+    for (size_t i = 0; i < nspecs; i++) {
+        size_t n;
+        uint8_t *b = make_jpeg(&specs[i], &n);
+        size_t sos = scan_start(b, n);
+        cr_assert(sos > 0 && sos < n);
+        uint8_t *c = malloc(n + 1);
+        for (int t = 0; t < tries; t++) {
+            size_t at, len = damage(b, n, sos, t % kinds, &seed, c, &at);
+            char what[96];
+            snprintf(what, sizeof what, "spec %zu damage %d at byte %zu of %zu", i, t % kinds, at,
+                     n);
+            int used = 0;
+            if (cmp(c, len, what, &used) == SN_IMG_OK)
+                *accepted += used;
+            else
+                ++*refused;
+            *fills += len == n + 1;
+            if (len == n + 1) cr_assert_eq(used, 0, "%s: a fill byte must go to libjpeg", what);
+        }
+        free(c);
+        free(b);
+    }
+}
+
 Test(stream, eighth_scale_decoder_on_damaged_files) {
     static const jspec specs[] = {{333, 257, 3, 2, 2, 0, 0, 0, 90},
                                   {347, 263, 3, 1, 1, 0, 0, 1, 75},
                                   {333, 257, 3, 2, 1, 0, 0, 0, 90},
                                   {301, 199, 1, 1, 1, 0, 0, 0, 85}};
-    uint32_t seed = 12345;
-    int accepted = 0, refused = 0;
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        size_t n;
-        uint8_t *b = make_jpeg(&specs[i], &n);
-        size_t sos = 0; /* entropy data starts after the SOS segment */
-        for (size_t j = 2; j + 3 < n; j++)
-            if (b[j] == 0xFF && b[j + 1] == 0xDA) {
-                sos = j + 2 + ((size_t)b[j + 2] << 8 | b[j + 3]);
-                break;
-            }
-        cr_assert(sos > 0 && sos < n);
-        uint8_t *c = malloc(n);
-        for (int t = 0; t < 60; t++) {
-            memcpy(c, b, n);
-            size_t len = n;
-            seed = seed * 1664525u + 1013904223u;
-            size_t at = sos + (seed >> 8) % (n - sos);
-            switch (t % 4) {
-            case 0: /* one bit */
-                c[at] ^= (uint8_t)(1u << (seed & 7));
-                break;
-            case 1: /* a byte */
-                c[at] = (uint8_t)(seed >> 3);
-                break;
-            case 2: /* a marker in the data */
-                c[at] = 0xFF, c[at + 1 < n ? at + 1 : at] = (uint8_t)(0xD0 + (seed & 15));
-                break;
-            default: /* cut short */
-                len = at;
-            }
-            char what[96];
-            snprintf(what, sizeof what, "spec %zu damage %d at byte %zu of %zu", i, t % 4, at, n);
-            int used;
-            if (compare_eighth(c, len, what, &used) == SN_IMG_OK)
-                accepted += used;
-            else
-                refused++;
-        }
-        free(c);
-        free(b);
-    }
+    int accepted = 0, refused = 0, fills = 0;
+    damaged(specs, 4, 5, 60, 12345, compare_eighth, &accepted, &refused, &fills);
     /* both kinds happened: a flipped bit often still decodes */
-    cr_assert(accepted > 0 && refused > 0, "accepted %d, refused %d", accepted, refused);
+    cr_assert(accepted > 0 && refused > 0 && fills > 0, "accepted %d, refused %d, fills %d",
+              accepted, refused, fills);
+}
+
+/* The full-scale decoder on the same kinds of damage, and on a fill byte before a stuffed FF
+ * (FF FF 00), where libjpeg-turbo's own output is not the data's: libjpeg's status always, and
+ * its pixels under every row and column a sparse sink reads where it accepts. */
+static sn_image_status compare_full(const uint8_t *b, size_t n, const char *what, int *used) {
+    sn_stream *s;
+    sn_stream_info si;
+    sn_image_status st = sn_stream_open(b, n, 0, &s, &si, err, sizeof err);
+    if (st != SN_IMG_OK) return st;
+    int w, h;
+    sn_stream_scaled_size(s, 8, &w, &h);
+    sn_stream_close(s);
+    rect ref = {0, w, 0, h, NULL, NULL, 0}, ours = {0, w, 0, h, NULL, NULL, 1};
+    sn_image_status sr = decode_rect(b, n, 8, 1, &ref);
+    full_mode = 1;
+    sn_image_status so = decode_rect(b, n, 8, 0, &ours);
+    full_mode = 0;
+    *used = used_full;
+    cr_assert_eq(so, sr, "%s: status %d, libjpeg's %d", what, so, sr);
+    if (so == SN_IMG_OK)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                if (sparse_line(x) && sparse_line(y))
+                    cr_assert_eq(memcmp(ours.pix + ((size_t)y * w + x) * 3,
+                                        ref.pix + ((size_t)y * w + x) * 3, 3),
+                                 0, "%s: pixel (%d,%d) differs", what, x, y);
+    rect_free(&ref);
+    rect_free(&ours);
+    return so;
+}
+
+Test(stream, full_scale_decoder_on_damaged_files) {
+    static const jspec specs[] = {{333, 257, 3, 2, 2, 0, 0, 0, 90},
+                                  {347, 263, 3, 1, 1, 0, 0, 1, 75},
+                                  {301, 199, 1, 1, 1, 0, 0, 0, 85}};
+    int accepted = 0, refused = 0, fills = 0;
+    damaged(specs, 3, 5, 50, 54321, compare_full, &accepted, &refused, &fills);
+    cr_assert(accepted > 0 && refused > 0 && fills > 0, "accepted %d, refused %d, fills %d",
+              accepted, refused, fills);
+}
+
+/* A Huffman table with more codes of a length than the length allows (libjpeg: "Bogus Huffman
+ * table definition"): both of our decoders refuse it before filling their lookup tables (the
+ * fuzzer found the 1/8 one writing past its table first; ASan/UBSan builds would catch it),
+ * and the status is libjpeg's. */
+Test(stream, over_subscribed_huffman_table) {
+    jspec sp = {96, 64, 3, 2, 2, 0, 0, 0, 90};
+    size_t n;
+    uint8_t *b = make_jpeg(&sp, &n);
+    int patched = 0;
+    for (size_t j = 2; j + 21 < n && !patched; j++) {
+        if (b[j] != 0xFF || b[j + 1] != 0xC4) continue;
+        uint8_t *bits = b + j + 5; /* after FF C4, length, Tc/Th: counts of lengths 1..16 */
+        for (int l = 15; l >= 2; l--)
+            if (bits[l] >= 3 && bits[0] == 0) { /* 3 codes moved to length 1, total unchanged */
+                bits[l] -= 3, bits[0] += 3, patched = 1;
+                break;
+            }
+    }
+    cr_assert(patched);
+    for (int m = 1; m <= 8; m += 7) {
+        rect ref = {0, 1, 0, 1, NULL, NULL, 0}, ours = {0, 1, 0, 1, NULL, NULL, 0};
+        sn_image_status sr = decode_rect(b, n, m, 1, &ref);
+        full_mode = 1;
+        sn_image_status so = decode_rect(b, n, m, 0, &ours);
+        full_mode = 0;
+        cr_assert_neq(sr, SN_IMG_OK, "libjpeg took the bogus table");
+        cr_assert_eq(so, sr, "scale %d/8: status %d, libjpeg's %d", m, so, sr);
+        rect_free(&ref);
+        rect_free(&ours);
+    }
+    free(b);
 }
