@@ -492,9 +492,9 @@ int sn_jdc_idct_rows_scalar(const sn_jdc_idct *t, const int16_t *dq, unsigned ro
             bad |= ws[u] > SN_JDC_WS_MAX || ws[u] < -SN_JDC_WS_MAX;
         }
         for (int c = 0; c < 8; c++) { /* pass 2: row r at column c */
-            int32_t acc = 0;
-            for (int u = 0; u < 8; u++) acc += ws[u] * t->m[c][u];
-            int32_t px = (acc + (1 << 17)) >> 18;
+            int64_t acc = 0;          /* 64 bits: ws may be past its bound here (then declined) */
+            for (int u = 0; u < 8; u++) acc += (int64_t)ws[u] * t->m[c][u];
+            int64_t px = (acc + (1 << 17)) >> 18;
             bad |= px < -512 || px > 511;
             out[r][c] = idct_limit(px);
         }
