@@ -6,7 +6,9 @@
  * DC / 8 with libjpeg's rounding and range limit, in planes at the 1/8 scale; its AC codes
  * are only parsed, several at a time: a 12-bit lookup gives how many bits a run of complete
  * (code + extra bits) AC symbols takes, how far they move along the zigzag and whether the
- * run ends in EOB. At full scale the blocks under a read row and a read column are decoded
+ * run ends in EOB. At 1/8 the scan is one branch-free state machine over those lookups
+ * (skip_scan: the DC and AC tables alternate by conditional moves, the DC differences are
+ * resolved after it). At full scale the blocks under a read row and a read column are decoded
  * whole (one lookup per symbol and its value) and go through libjpeg's ISLOW IDCT at the read
  * rows only (as a matrix product, bit for bit), into compact planes of the read samples; the
  * other blocks are skipped as at 1/8. Phase 2 upsamples the way libjpeg does at that scale
@@ -30,15 +32,21 @@
 #define PAD        512 /* zero bytes after the data: a block reads at most ~250 bytes */
 #define MAX_BLOCKS 10  /* libjpeg's D_MAX_BLOCKS_IN_MCU */
 #define SYM1_BYTES ((1 << FAST_BITS) * sizeof(int32_t))
+#define FAST_BYTES ((1 << FAST_BITS) * sizeof(uint16_t))
+#define SM_ISDC    (1u << 14)
+#define SM_EOB     (1u << 15)
 
 typedef struct {
     uint16_t look[1 << LOOK_BITS]; /* (length << 8) | symbol; 0: longer code */
     int32_t maxcode[18];           /* largest code of each length, -1: none */
     int32_t valoff[17];            /* symbol index of code c of length l: c + valoff[l] */
     uint8_t val[256];
-    /* DC: (code + extra bits) | size << 8. AC: bits | zigzag advance << 8 | EOB << 15 for a
-     * run of whole symbols. 0: take the one-symbol path. */
-    uint16_t fast[1 << FAST_BITS]; /* 16 bits: the hot tables of 3 components fit L1 */
+    /* Bits used in bits 0-4. DC (code + extra bits <= 12): size << 5 | SM_ISDC. AC: a run of
+     * whole symbols in the 12 bits, or else one symbol whose code fits, with extra bits past
+     * them (up to 27 bits used): zigzag advance (capped at 63) << 5 | SM_EOB if it ends the
+     * block. 0: take the one-symbol path. */
+    uint16_t *fast; /* 1 << FAST_BITS entries of 16 bits (the hot tables of 3 components fit
+                     * L1), all of a scan's in one block (SM_TAB) */
     /* AC, for the full-scale decoder (else NULL): one whole symbol and its extra bits in the
      * window: bits used | EOB << 7 | run << 8 | extended value << 16. 0: the one-symbol path. */
     int32_t *sym1;
@@ -75,7 +83,7 @@ static int build(htab *t, const JHUFF_TBL *h, int ac) {
         if (!ac) {
             int le = t->look[i >> (FAST_BITS - LOOK_BITS)];
             int l = le >> 8, s = le & 15;
-            if (le && l + s <= FAST_BITS) e = (uint32_t)(l + s) | (uint32_t)s << 8;
+            if (le && l + s <= FAST_BITS) e = (uint32_t)(l + s) | (uint32_t)s << 5 | SM_ISDC;
         } else {
             int pos = 0, adv = 0, eob = 0;
             while (pos < FAST_BITS) {
@@ -91,7 +99,17 @@ static int build(htab *t, const JHUFF_TBL *h, int ac) {
                 adv += s ? r + 1 : 16;
                 if (adv >= 64) break;
             }
-            if (pos) e = (uint32_t)pos | (uint32_t)adv << 8 | (uint32_t)eob << 15;
+            if (!pos) { /* one symbol whose extra bits do not fit: used, not read */
+                int l = 1, code = i >> (FAST_BITS - 1);
+                while (l < FAST_BITS && code > t->maxcode[l]) code = i >> (FAST_BITS - ++l);
+                if (code <= t->maxcode[l]) {
+                    int sym = t->val[(code + t->valoff[l]) & 255], r = sym >> 4, sz = sym & 15;
+                    pos = l + sz;
+                    adv = sz ? r + 1 : r == 15 ? 16 : 0;
+                    eob = !sz && r != 15;
+                }
+            }
+            if (pos) e = (uint32_t)pos | (uint32_t)(adv < 63 ? adv : 63) << 5 | (eob ? SM_EOB : 0);
             int le = t->look[i >> (FAST_BITS - LOOK_BITS)];
             int l = le >> 8, r = (le >> 4) & 15, sz = le & 15;
             int32_t e1 = 0;
@@ -255,8 +273,12 @@ static size_t max_segments(const struct jpeg_decompress_struct *ci, int mx, int 
 size_t sn_jdc_mem(const struct jpeg_decompress_struct *ci, size_t len) {
     int mx, my;
     mcu_grid(ci, &mx, &my);
-    size_t n = len + PAD + 6 * sizeof(htab) + ((size_t)ci->image_width / 8 + 1) * 3 + 128;
+    size_t n =
+        len + PAD + 6 * (sizeof(htab) + FAST_BYTES) + ((size_t)ci->image_width / 8 + 1) * 3 + 128;
+    size_t blocks = 0;
     for (int i = 0; i < ci->num_components; i++) n += plane_bytes(ci, i, mx, my);
+    for (int i = 0; i < ci->num_components; i++) blocks += plane_bytes(ci, i, mx, my);
+    n += (blocks + 8) * sizeof(uint32_t); /* skip_scan's DC differences */
     return n + max_segments(ci, mx, my) * (sizeof(size_t) + 1);
 }
 
@@ -309,7 +331,7 @@ static int unstuff(const uint8_t *p, size_t n, size_t cap, data *d) {
         uint32_t e_ = (c)->dc->fast[b >> (64 - FAST_BITS)];                                        \
         int s_, v_ = 0, l_;                                                                        \
         if (e_) {                                                                                  \
-            l_ = (int)(e_ & 63), s_ = (int)(e_ >> 8) & 15;                                         \
+            l_ = (int)(e_ & 31), s_ = (int)(e_ >> 5) & 15;                                         \
             v_ = (int)(b >> (64 - l_)) & ((1 << s_) - 1);                                          \
         } else {                                                                                   \
             if ((s_ = slow_symbol(b, (c)->dc, &l_)) < 0) return -1;                                \
@@ -334,11 +356,11 @@ static inline __attribute__((always_inline)) int skip_ac(const htab *t, uint64_t
     int k = 1;
     for (;;) {
         REFILL();
-        for (int i = 0; i < 4; i++) { /* 4 x 12 bits <= 56 */
+        for (int i = 0; i < 2; i++) { /* 2 x 27 bits <= 56 */
             uint32_t e = t->fast[b >> (64 - FAST_BITS)];
-            int adv = (int)(e >> 8) & 127;
+            int adv = (int)(e >> 5) & 63;
             if (!e || k + adv >= 64) goto one;
-            DROP((int)(e & 63)); /* & 63: what x86's shift does anyway, so no AND */
+            DROP((int)(e & 31));
             if (e >> 15) goto done;
             k += adv;
         }
@@ -361,6 +383,208 @@ static inline __attribute__((always_inline)) int skip_ac(const htab *t, uint64_t
 done:
     *bp = b, *np = n, *pp = p;
     return 0;
+}
+
+/* ---- 1/8: the scan as one state machine ------------------------------------------------- */
+
+/* At 1/8 only the DC differences are kept, so the whole scan is one chain of table lookups:
+ * the table of the next code is the DC table of the block's component at a block's start,
+ * else its AC table. Where the block ends (an EOB inside a multi-symbol run) is data, and a
+ * branch on it is mispredicted about once a block; so the fast step has none: it picks the
+ * next table, the zigzag position and the slot with conditional moves, and stores its window
+ * for the DC step it may be (blk advances only on DC steps, so other steps' stores are
+ * overwritten). Codes the fast entries do not cover, and runs that would reach zigzag 64,
+ * take sm_slow, one symbol at a time. The DC differences are resolved after the scan. */
+/* The fast tables of all components in one block, DC of component i at 2i * SM_TAB entries and
+ * AC at (2i + 1) * SM_TAB, so that the state machine finds a component's tables by arithmetic,
+ * not by a load on its chain. The MCU's slots are the 4-bit fields of a "schedule" word,
+ * component + 1 each, the current slot lowest; at a block's end it shifts down by 4, and
+ * starts over from the full word when it runs out. */
+#define SM_TAB (1 << FAST_BITS)
+
+typedef struct {
+    const uint16_t *F;    /* the fast tables */
+    const htab *h[2 * 3]; /* their htabs, same order */
+    uint64_t full;        /* the schedule at an MCU's start */
+} sm_slots;
+
+typedef struct {
+    uint64_t b, sched;
+    int n, k;
+    const uint8_t *p;
+    const uint16_t *T;
+    uint32_t *dp; /* dcs[] of the block started last + 1 */
+} sm_state;
+
+/* A resolved DC difference in dcs[] (bit 14 clear); fast steps store the 16-bit window above
+ * their table entry, which has bit 14 set. */
+#define SM_DC(v) ((uint32_t)(uint16_t)(int16_t)(v) << 16)
+
+/* c ? a : b without a branch: compilers turn a ternary on data into a jump when they guess
+ * it predictable, and here it is the block's end. */
+static inline uint64_t sm_pick(uint64_t c, uint64_t a, uint64_t b) {
+#if defined(__x86_64__)
+    __asm__("test %2, %2\n\tcmovnz %1, %0" : "+r"(b) : "r"(a), "r"(c) : "cc");
+    return b;
+#else
+    uint64_t m = -(uint64_t)(c != 0);
+    return (a & m) | (b & ~m);
+#endif
+}
+
+static inline uint64_t sm_next(uint64_t sched, uint64_t full) {
+    return sm_pick(sched >> 4, sched >> 4, full);
+}
+
+/* One symbol the fast step does not take, in the same state (by pointer: rare, so the fast
+ * loop's registers are spilled only here). -1: a code the table lacks. */
+static __attribute__((noinline)) int sm_slow(const sm_slots *S, sm_state *st) {
+    uint64_t b = st->b;
+    int n = st->n, k = st->k, l, sym, c = (int)(st->sched & 15) - 1;
+    const uint8_t *p = st->p;
+    REFILL();
+    if (st->T == S->F + (size_t)2 * c * SM_TAB) { /* a block's DC */
+        if ((sym = slow_symbol(b, S->h[2 * c], &l)) < 0) return -1;
+        DROP(l);
+        int v = 0;
+        if (sym) {
+            REFILL();
+            v = extend((int)(b >> (64 - sym)), sym);
+            DROP(sym);
+        }
+        *st->dp++ = SM_DC(v);
+        k = 1;
+        st->T = S->F + (size_t)(2 * c + 1) * SM_TAB;
+    } else {
+        if ((sym = slow_symbol(b, S->h[2 * c + 1], &l)) < 0) return -1;
+        DROP(l);
+        int r = sym >> 4, s = sym & 15;
+        DROP(s);
+        k += s ? r + 1 : r == 15 ? 16 : 64; /* EOB: the block ends (libjpeg: any r/0 but ZRL) */
+        if (k >= 64) {
+            k = 1;
+            st->sched = sm_next(st->sched, S->full);
+            st->T = S->F + (size_t)2 * ((st->sched & 15) - 1) * SM_TAB;
+        }
+    }
+    st->b = b, st->n = n, st->p = p, st->k = k;
+    return 0;
+}
+
+/* One fast step; `slow` when its entry does not apply. */
+#define SM_STEP(slow)                                                                              \
+    do {                                                                                           \
+        uint32_t e = T[b >> (64 - FAST_BITS)];                                                     \
+        int adv = (int)(e >> 5) & 63;                                                              \
+        if (__builtin_expect(!e || k + adv >= 64, 0)) goto slow;                                   \
+        *dp = (uint32_t)(b >> 48) << 16 | e;                                                       \
+        DROP(e & 31);                                                                              \
+        int isdc = (int)(e >> 14) & 1;                                                             \
+        dp += isdc;                                                                                \
+        int rs_ = isdc | (int)(e >> 15); /* a block starts or ends: k restarts (a DC entry's       \
+                                            "advance" is its size) */                              \
+        k = ((k + adv) & (rs_ - 1)) | rs_;                                                         \
+        uint64_t nx_ = sm_next(sched, S.full);                                                     \
+        uint64_t tac_ = (uint64_t)(S.F + ((sched & 15) * 2 - 1) * SM_TAB);                         \
+        uint64_t tdn_ = (uint64_t)(S.F + ((nx_ & 15) * 2 - 2) * SM_TAB);                           \
+        T = (const uint16_t *)sm_pick(e & SM_EOB, tdn_, sm_pick(e & SM_ISDC, tac_, (uint64_t)T));  \
+        sched = sm_pick(e & SM_EOB, nx_, sched);                                                   \
+    } while (0)
+
+/* A step sm_slow takes, the fast loop's state passed through memory. */
+#define SM_SLOW()                                                                                  \
+    do {                                                                                           \
+        sm_state st = {b, sched, n, k, p, T, dp};                                                  \
+        if (sm_slow(&S, &st) < 0) goto bad;                                                        \
+        b = st.b, sched = st.sched, n = st.n, k = st.k, p = st.p, T = st.T, dp = st.dp;            \
+    } while (0)
+
+/* Phase 1 at 1/8 with the state machine, then phase 2's planes from the DC differences. */
+static int skip_scan(const struct jpeg_decompress_struct *ci, comp *cs, int nc, data *d, int mx,
+                     int my, const uint16_t *fast) {
+    sm_slots S = {.F = fast, .full = 0};
+    comp *slot_c[MAX_BLOCKS];
+    int slot_x[MAX_BLOCKS], slot_y[MAX_BLOCKS], nslot = 0;
+    for (int i = 0; i < nc; i++) {
+        int t = (int)((cs[i].dc->fast - fast) / (2 * SM_TAB)); /* its table pair */
+        S.h[2 * t] = cs[i].dc, S.h[2 * t + 1] = cs[i].ac;
+        for (int y = 0; y < cs[i].v; y++)
+            for (int x = 0; x < cs[i].h; x++) {
+                slot_c[nslot] = &cs[i], slot_x[nslot] = x, slot_y[nslot] = y;
+                S.full |= (uint64_t)(t + 1) << (4 * nslot++);
+            }
+    }
+    size_t mcus = (size_t)mx * my, ri = ci->restart_interval ? ci->restart_interval : mcus;
+    uint32_t *dcs = malloc((mcus * nslot + 8) * sizeof *dcs);
+    if (!dcs) return -1;
+    const uint8_t *lim = d->buf + d->len + 16; /* p runs up to 8 bytes ahead of the bits used */
+    size_t seg = 0;
+    for (size_t m0 = 0; m0 < mcus; m0 += ri, seg++) {
+        uint64_t b = 0, sched = S.full;
+        int n = 0, k = 1;
+        const uint8_t *p = d->buf + (seg ? d->ends[seg - 1] : 0);
+        size_t end = (m0 + ri < mcus ? m0 + ri : mcus) * nslot;
+        uint32_t *dp = dcs + m0 * nslot, *dend = dcs + end;
+        const uint16_t *T = S.F; /* component 0's DC table */
+        /* a group of 4 steps starts at most 2 blocks: stop 2 short of the segment's end */
+        while (dp + 2 < dend) {
+            if (p > lim) goto bad;
+            REFILL(); /* 2 x 27 bits <= 56 */
+            SM_STEP(slow);
+            SM_STEP(slow);
+            REFILL();
+            SM_STEP(slow);
+            SM_STEP(slow);
+            continue;
+        slow:
+            SM_SLOW();
+        }
+        /* the last blocks one step at a time, until the segment's last block has ended */
+        while (dp < dend || T != S.F + ((sched & 15) * 2 - 2) * SM_TAB) {
+            if (p > lim) goto bad;
+            REFILL();
+            SM_STEP(slow1);
+            continue;
+        slow1:
+            SM_SLOW();
+        }
+        /* the segment used up to its last byte, then RSTn in order, or EOI after the last */
+        long used = (long)(p - d->buf) * 8 - n, segend = (long)d->ends[seg] * 8;
+        if (used > segend || segend - used >= 8) goto bad;
+        if (end < mcus * nslot ? seg + 1 >= d->nseg || d->rst[seg] != 0xD0 + (seg & 7)
+                               : seg + 1 != d->nseg)
+            goto bad;
+    }
+    /* the DC differences, predicted per component (reset at each restart), into the planes */
+    size_t blk = 0;
+    for (size_t m = 0; m < mcus; m++) {
+        if (m % ri == 0)
+            for (int i = 0; i < nc; i++) cs[i].pred = 0;
+        int bx0 = (int)(m % (size_t)mx), by0 = (int)(m / (size_t)mx);
+        for (int q = 0; q < nslot; q++) {
+            comp *c = slot_c[q];
+            uint32_t w = dcs[blk++];
+            int v;
+            if (w & 1u << 14) {
+                int l = (int)(w & 31), s = (int)(w >> 5) & 15;
+                int x = (int)(w >> 16 >> (16 - l)) & ((1 << s) - 1);
+                v = extend(x, s | (s == 0)) & -(s != 0);
+            } else {
+                v = (int16_t)(w >> 16);
+            }
+            int64_t sum = (int64_t)c->pred + v;
+            if (sum > INT32_MAX || sum < INT32_MIN) goto bad; /* libjpeg: JERR_BAD_DCT_COEF */
+            c->pred = (int)sum;
+            int bx = bx0 * c->h + slot_x[q], by = by0 * c->v + slot_y[q];
+            c->plane[(size_t)by * c->pw + bx] =
+                idct_limit(DESCALE((int64_t)((int16_t)c->pred * c->q[0]), 3));
+        }
+    }
+    free(dcs);
+    return 0;
+bad:
+    free(dcs);
+    return -1;
 }
 
 /* libjpeg's YCbCr -> RGB tables (jdcolor.c, SCALEBITS 16). */
@@ -389,10 +613,12 @@ static inline uint8_t clamp255(int64_t v) {
 static int emit_rows(const struct jpeg_decompress_struct *ci, const comp *cs, int nc,
                      const sn_jdc_out *out) {
     int ow = (int)((ci->image_width + 7) / 8), oh = (int)((ci->image_height + 7) / 8);
-    uint8_t *mem = malloc((size_t)ow * 3 + 4 + 64);
+    uint8_t *mem = malloc((size_t)ow * 3 + 4 + 64 + 3 * ((size_t)ow + 8));
     if (!mem) return -1;
     uint8_t *row = mem + ((64 - ((uintptr_t)mem & 63)) & 63);
     memset(row + (size_t)ow * 3, 0, 4);
+    uint8_t *wide[3] = {row + (size_t)ow * 3 + 4, NULL, NULL}; /* a component's row, widened */
+    for (int i = 1; i < 3; i++) wide[i] = wide[i - 1] + ow + 8;
     ycc t;
     if (ci->jpeg_color_space == JCS_YCbCr) ycc_tables(&t);
     for (int y = 0; y < oh; y++) {
@@ -401,19 +627,28 @@ static int emit_rows(const struct jpeg_decompress_struct *ci, const comp *cs, in
             const uint8_t *g = cs[0].plane + (size_t)y * cs[0].pw;
             for (int x = 0; x < ow; x++) row[x * 3] = row[x * 3 + 1] = row[x * 3 + 2] = g[x];
         } else {
-            const uint8_t *p0 = cs[0].plane + (size_t)(y / cs[0].vx) * cs[0].pw;
-            const uint8_t *p1 = cs[1].plane + (size_t)(y / cs[1].vx) * cs[1].pw;
-            const uint8_t *p2 = cs[2].plane + (size_t)(y / cs[2].vx) * cs[2].pw;
-            int h0 = cs[0].hx, h1 = cs[1].hx, h2 = cs[2].hx;
+            const uint8_t *pc[3];
+            for (int i = 0; i < 3; i++) { /* box upsampling: each sample repeated hx times */
+                const uint8_t *src = cs[i].plane + (size_t)(y / cs[i].vx) * cs[i].pw;
+                int hx = cs[i].hx;
+                if (hx == 1) {
+                    pc[i] = src;
+                    continue;
+                }
+                for (int x = 0, sx = 0; x < ow; x += hx, sx++)
+                    for (int r = 0; r < hx; r++) wide[i][x + r] = src[sx]; /* ow + 8 >= x + hx */
+                pc[i] = wide[i];
+            }
+            const uint8_t *p0 = pc[0], *p1 = pc[1], *p2 = pc[2];
             if (ci->jpeg_color_space == JCS_RGB) {
                 for (int x = 0; x < ow; x++) {
-                    row[x * 3] = p0[x / h0];
-                    row[x * 3 + 1] = p1[x / h1];
-                    row[x * 3 + 2] = p2[x / h2];
+                    row[x * 3] = p0[x];
+                    row[x * 3 + 1] = p1[x];
+                    row[x * 3 + 2] = p2[x];
                 }
             } else {
                 for (int x = 0; x < ow; x++) {
-                    int Y = p0[x / h0], cb = p1[x / h1], cr = p2[x / h2];
+                    int Y = p0[x], cb = p1[x], cr = p2[x];
                     row[x * 3] = clamp255(Y + t.cr_r[cr]);
                     row[x * 3 + 1] = clamp255(Y + ((t.cb_g[cb] + t.cr_g[cr]) >> 16));
                     row[x * 3 + 2] = clamp255(Y + t.cb_b[cb]);
@@ -658,13 +893,11 @@ eob:;
     return 0;
 }
 
-/* Phase 1: every block of the scan. At 1/8 (full 0) each goes to its plane as DC / 8 with
- * libjpeg's rounding and range limit, its AC codes skipped. At full scale the blocks under a
- * read row and a read column are decoded whole and inverse-transformed where read
- * (full_block); the others' AC codes are skipped. -1: decline. */
-static inline __attribute__((always_inline)) int
-decode_scan(const struct jpeg_decompress_struct *ci, comp *cs, int nc, data *d, int mx, int my,
-            const int full) {
+/* Phase 1 at full scale: every block of the scan; those under a read row and a read column are
+ * decoded whole and inverse-transformed where read (full_block), the others' AC codes are
+ * skipped. -1: decline. */
+static int decode_full(const struct jpeg_decompress_struct *ci, comp *cs, int nc, data *d, int mx,
+                       int my) {
     comp *slot_c[MAX_BLOCKS];
     int slot_x[MAX_BLOCKS], slot_y[MAX_BLOCKS], nslot = 0;
     for (int i = 0; i < nc; i++)
@@ -697,16 +930,13 @@ decode_scan(const struct jpeg_decompress_struct *ci, comp *cs, int nc, data *d, 
                 comp *c = slot_c[j];
                 int bx = mx_ * c->h + slot_x[j], by = my_ * c->v + slot_y[j];
                 if (p > lim) return -1;
-                if (full && c->rowm[by] && c->colm[bx]) {
+                if (c->rowm[by] && c->colm[bx]) {
                     if (full_block(c, &it, idct, bx, by, &b, &n, &p) < 0) return -1;
                     continue;
                 }
                 REFILL();
                 READ_DC(c);
                 if (skip_ac(c->ac, &b, &n, &p) < 0) return -1;
-                if (!full)
-                    c->plane[(size_t)by * c->pw + bx] =
-                        idct_limit(DESCALE((int64_t)((int16_t)c->pred * c->q[0]), 3));
             }
         }
     }
@@ -715,16 +945,6 @@ decode_scan(const struct jpeg_decompress_struct *ci, comp *cs, int nc, data *d, 
     long end = (long)d->ends[seg] * 8;
     if (seg + 1 != d->nseg || used > end || end - used >= 8) return -1;
     return 0;
-}
-
-/* decode_scan compiled once per decoder, `full` a constant in each. */
-static int decode_eighth(const struct jpeg_decompress_struct *ci, comp *cs, int nc, data *d, int mx,
-                         int my) {
-    return decode_scan(ci, cs, nc, d, mx, my, 0);
-}
-static int decode_full(const struct jpeg_decompress_struct *ci, comp *cs, int nc, data *d, int mx,
-                       int my) {
-    return decode_scan(ci, cs, nc, d, mx, my, 1);
 }
 
 /* Phase 2 at full scale: libjpeg's upsampling (jdsample.c: the triangle filters and their
@@ -813,8 +1033,8 @@ size_t sn_jdc_full_mem(const struct jpeg_decompress_struct *ci, size_t len, int 
     int mx, my;
     mcu_grid(ci, &mx, &my);
     size_t W = ci->image_width, H = ci->image_height;
-    size_t n =
-        len + PAD + 2 * 3 * sizeof(htab) + 3 * SYM1_BYTES + W * (3 + 3 * 4 + 6 * 4 + 3) + 128;
+    size_t n = len + PAD + 2 * 3 * (sizeof(htab) + FAST_BYTES) + 3 * SYM1_BYTES +
+               W * (3 + 3 * 4 + 6 * 4 + 3) + 128;
     for (int i = 0; i < ci->num_components; i++) {
         const jpeg_component_info *c = &ci->comp_info[i];
         size_t ch = (H * c->v_samp_factor + ci->max_v_samp_factor - 1) / ci->max_v_samp_factor;
@@ -836,14 +1056,17 @@ static sn_jdc_status run(const struct jpeg_decompress_struct *ci, const sn_jdc_o
     comp cs[3];
     memset(cs, 0, sizeof cs);
     htab *tabs = malloc(2 * (size_t)nc * sizeof *tabs);
+    uint16_t *fast = malloc(2 * (size_t)nc * SM_TAB * sizeof *fast);
     int32_t *sym1 = full ? malloc((size_t)nc * SYM1_BYTES) : NULL;
     data d = {0};
     sn_jdc_status st = SN_JDC_NOMEM;
-    if (!tabs || (full && !sym1)) goto done;
+    if (!tabs || !fast || (full && !sym1)) goto done;
     for (int i = 0; i < nc; i++) {
         const jpeg_component_info *ji = &ci->comp_info[i];
         comp *c = &cs[i];
         tabs[2 * i].sym1 = NULL;
+        tabs[2 * i].fast = fast + (size_t)2 * i * SM_TAB;
+        tabs[2 * i + 1].fast = fast + (size_t)(2 * i + 1) * SM_TAB;
         tabs[2 * i + 1].sym1 = full ? sym1 + (size_t)i * (1 << FAST_BITS) : NULL;
         c->h = nc == 1 ? 1 : ji->h_samp_factor, c->v = nc == 1 ? 1 : ji->v_samp_factor;
         c->hx = nc == 1 ? 1 : ci->max_h_samp_factor / c->h;
@@ -852,7 +1075,13 @@ static sn_jdc_status run(const struct jpeg_decompress_struct *ci, const sn_jdc_o
         const JQUANT_TBL *q = ci->quant_tbl_ptrs[ji->quant_tbl_no];
         for (int k = 0; k < 64; k++) c->q[k] = (int16_t)q->quantval[k];
         if (!full && !(c->plane = malloc(plane_bytes(ci, i, mx, my)))) goto done;
-        int dn = ji->dc_tbl_no, an = ji->ac_tbl_no;
+        int dn = ji->dc_tbl_no, an = ji->ac_tbl_no, same = -1;
+        for (int j = 0; j < i; j++) /* Cb and Cr share their tables: one copy in the cache */
+            if (ci->comp_info[j].dc_tbl_no == dn && ci->comp_info[j].ac_tbl_no == an) same = j;
+        if (same >= 0 && !full) {
+            c->dc = cs[same].dc, c->ac = cs[same].ac;
+            continue;
+        }
         if (dn < 0 || dn >= NUM_HUFF_TBLS || an < 0 || an >= NUM_HUFF_TBLS ||
             build(&tabs[2 * i], ci->dc_huff_tbl_ptrs[dn], 0) < 0 ||
             build(&tabs[2 * i + 1], ci->ac_huff_tbl_ptrs[an], 1) < 0) {
@@ -873,7 +1102,8 @@ static sn_jdc_status run(const struct jpeg_decompress_struct *ci, const sn_jdc_o
     }
     d.len = d.ends[d.nseg - 1];
     memset(d.buf + d.len, 0, PAD);
-    if ((full ? decode_full(ci, cs, nc, &d, mx, my) : decode_eighth(ci, cs, nc, &d, mx, my)) < 0) {
+    if ((full ? decode_full(ci, cs, nc, &d, mx, my) : skip_scan(ci, cs, nc, &d, mx, my, fast)) <
+        0) {
         st = SN_JDC_DECLINE;
         goto done;
     }
@@ -885,6 +1115,7 @@ done:
         free(cs[i].plane);
     }
     free(tabs);
+    free(fast);
     free(sym1);
     free(d.buf);
     free(d.ends);
