@@ -31,6 +31,10 @@ typedef struct {
     int progressive, arith, restart, quality;
 } jspec;
 
+/* Huffman tables make_jpeg writes: 0 libjpeg's defaults; 1 optimized, with Cr coded with the
+ * luma tables (not Cb's); 2 optimized. */
+static int jpeg_tables;
+
 /* Noise on top of gradients: every DCT coefficient and every chroma sample matters. */
 static uint8_t *make_pixels(int w, int h, int comps, uint32_t seed) {
     uint8_t *p = malloc((size_t)w * h * comps);
@@ -68,6 +72,8 @@ static uint8_t *make_jpeg(const jspec *s, size_t *len) {
         if (s->comps == 4)
             c.comp_info[3].h_samp_factor = s->hs, c.comp_info[3].v_samp_factor = s->vs;
     }
+    if (jpeg_tables) c.optimize_coding = TRUE;
+    if (jpeg_tables == 1 && s->comps == 3) c.comp_info[2].dc_tbl_no = c.comp_info[2].ac_tbl_no = 0;
     if (s->progressive) jpeg_simple_progression(&c);
     c.arith_code = s->arith ? TRUE : FALSE;
     if (s->restart) c.restart_in_rows = s->restart;
@@ -802,6 +808,27 @@ Test(stream, eighth_scale_decoder_is_libjpeg_bit_for_bit) {
         check_dc_same(b, n, cases[i].used, what);
         free(b);
     }
+}
+
+/* Other Huffman table layouts: the 1/8 decoder keeps one copy per table pair, so Cr on the luma
+ * tables must find them; optimized tables have long codes and codes whose extra bits pass the
+ * 12-bit window. */
+Test(stream, eighth_scale_decoder_with_other_huffman_tables) {
+    static const jspec specs[] = {
+        {333, 257, 3, 2, 1, 0, 0, 0, 90},
+        {333, 257, 3, 1, 1, 0, 0, 0, 98},
+        {347, 263, 3, 2, 2, 0, 0, 2, 90}, /* 4:2:0 (chroma differs from libjpeg's 2x2) */
+        {301, 199, 1, 1, 1, 0, 0, 0, 95}};
+    for (jpeg_tables = 1; jpeg_tables <= 2; jpeg_tables++)
+        for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+            size_t n;
+            uint8_t *b = make_jpeg(&specs[i], &n);
+            char what[96];
+            snprintf(what, sizeof what, "tables %d, spec %zu", jpeg_tables, i);
+            check_dc_same(b, n, 1, what);
+            free(b);
+        }
+    jpeg_tables = 0;
 }
 
 /* 4:2:0 photos: luma is libjpeg's exactly, chroma a 16x16 average instead of an 8x8 one; the
