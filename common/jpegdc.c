@@ -555,29 +555,40 @@ static int skip_scan(const struct jpeg_decompress_struct *ci, comp *cs, int nc, 
                                : seg + 1 != d->nseg)
             goto bad;
     }
-    /* the DC differences, predicted per component (reset at each restart), into the planes */
-    size_t blk = 0;
-    for (size_t m = 0; m < mcus; m++) {
-        if (m % ri == 0)
-            for (int i = 0; i < nc; i++) cs[i].pred = 0;
-        int bx0 = (int)(m % (size_t)mx), by0 = (int)(m / (size_t)mx);
+    /* the DC differences, predicted per component (reset at each restart), into the planes:
+     * MCU by MCU without a division, the predictions in locals */
+    const uint32_t *w = dcs;
+    int pred[3] = {0, 0, 0}, ci_[MAX_BLOCKS];
+    for (int q = 0; q < nslot; q++) ci_[q] = (int)(slot_c[q] - cs);
+    size_t left = ri;
+    for (int my_ = 0; my_ < my; my_++) {
+        uint8_t *row[MAX_BLOCKS]; /* each slot's first sample in this MCU row */
         for (int q = 0; q < nslot; q++) {
-            comp *c = slot_c[q];
-            uint32_t w = dcs[blk++];
-            int v;
-            if (w & 1u << 14) {
-                int l = (int)(w & 31), s = (int)(w >> 5) & 15;
-                int x = (int)(w >> 16 >> (16 - l)) & ((1 << s) - 1);
-                v = extend(x, s | (s == 0)) & -(s != 0);
-            } else {
-                v = (int16_t)(w >> 16);
+            const comp *c = slot_c[q];
+            row[q] = c->plane + (size_t)(my_ * c->v + slot_y[q]) * c->pw + slot_x[q];
+        }
+        for (int mx_ = 0; mx_ < mx; mx_++) {
+            if (left-- == 0) {
+                pred[0] = pred[1] = pred[2] = 0;
+                left = ri - 1;
             }
-            int64_t sum = (int64_t)c->pred + v;
-            if (sum > INT32_MAX || sum < INT32_MIN) goto bad; /* libjpeg: JERR_BAD_DCT_COEF */
-            c->pred = (int)sum;
-            int bx = bx0 * c->h + slot_x[q], by = by0 * c->v + slot_y[q];
-            c->plane[(size_t)by * c->pw + bx] =
-                idct_limit(DESCALE((int64_t)((int16_t)c->pred * c->q[0]), 3));
+            for (int q = 0; q < nslot; q++) {
+                const comp *c = slot_c[q];
+                uint32_t x = *w++;
+                int v;
+                if (x & 1u << 14) {
+                    int l = (int)(x & 31), sz = (int)(x >> 5) & 15;
+                    int bits = (int)(x >> 16 >> (16 - l)) & ((1 << sz) - 1);
+                    v = extend(bits, sz | (sz == 0)) & -(sz != 0);
+                } else {
+                    v = (int16_t)(x >> 16);
+                }
+                int64_t sum = (int64_t)pred[ci_[q]] + v;
+                if (sum > INT32_MAX || sum < INT32_MIN) goto bad; /* libjpeg: JERR_BAD_DCT_COEF */
+                pred[ci_[q]] = (int)sum;
+                row[q][(size_t)mx_ * c->h] =
+                    idct_limit(DESCALE((int64_t)((int16_t)sum * c->q[0]), 3));
+            }
         }
     }
     free(dcs);
